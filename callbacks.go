@@ -1,0 +1,63 @@
+package kirayedar
+
+import (
+	"errors"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// How routing works. Nothing the plugin does changes a statement's state:
+// tenant tables are written under their tenant's names while GORM builds the
+// SQL, by clause builders wrapped around FROM, INSERT, UPDATE and DELETE (see
+// clauses.go). Statement.Table and the schema cache stay tenant-neutral, so a
+// *gorm.DB reused under another context never carries the previous tenant, and
+// column qualifiers ("posts"."id") stay valid. There is nothing to restore.
+//
+// The guard callbacks below refuse writes without a tenant before GORM opens
+// its default transaction or runs hooks and association saves; reads need no
+// guard because the builders refuse them before the query is sent.
+
+const guardName = "kirayedar:guard"
+
+func (p *Plugin) register(db *gorm.DB) error {
+	cb := db.Callback()
+	errs := []error{
+		cb.Create().Before("*").Register(guardName, p.guard),
+		cb.Update().Before("*").Register(guardName, p.guard),
+		cb.Delete().Before("*").Register(guardName, p.guard),
+	}
+	p.next = make(map[string]clause.ClauseBuilder, 4)
+	for name, builder := range map[string]clause.ClauseBuilder{
+		"FROM":   p.buildFrom,
+		"INSERT": p.buildInsert,
+		"UPDATE": p.buildUpdate,
+		"DELETE": p.buildDelete,
+	} {
+		if next, ok := db.ClauseBuilders[name]; ok {
+			p.next[name] = next
+		}
+		db.ClauseBuilders[name] = builder
+	}
+	return errors.Join(errs...)
+}
+
+// guard fails a create, update or delete on a tenant table that has no
+// usable tenant, before anything reaches the database.
+func (p *Plugin) guard(db *gorm.DB) {
+	stmt := db.Statement
+	if db.Error != nil || stmt.SQL.Len() > 0 { // raw SQL is not routed
+		return
+	}
+	sc := scopeOf(stmt.Context)
+	if sc != nil && sc.global {
+		return
+	}
+	m := p.mainTableOf(stmt)
+	if m.raw {
+		return // the builders check raw table expressions
+	}
+	if _, err := p.resolve(sc, m.qualifier, m.table); err != nil {
+		_ = db.AddError(err)
+	}
+}

@@ -1,0 +1,283 @@
+package kirayedar
+
+import (
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The clause builders write tenant tables under their physical names while
+// GORM builds a statement. An error is added to the statement, never
+// panicked: GORM checks db.Error after building and sends nothing.
+
+func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
+	stmt, ok := b.(*gorm.Statement)
+	from, isFrom := c.Expression.(clause.From)
+	if !ok || !isFrom {
+		p.delegate("FROM", c, b)
+		return
+	}
+	sc := scopeOf(stmt.Context)
+	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+		p.delegate("FROM", c, b)
+		return
+	}
+
+	routed := clause.From{Tables: from.Tables, Joins: from.Joins}
+	changed := false
+	if len(from.Tables) == 0 {
+		ref, err := p.mainRef(stmt, sc, true)
+		if err != nil {
+			_ = stmt.AddError(err)
+			p.delegate("FROM", c, b)
+			return
+		}
+		if ref != "" && len(from.Joins) == 0 && p.plain(c, "FROM") {
+			stmt.WriteString("FROM ")
+			stmt.WriteString(ref)
+			return
+		}
+		if ref != "" {
+			routed.Tables = []clause.Table{{Name: ref, Raw: true}}
+			changed = true
+		}
+	}
+	tablesCopied := false
+	for i, t := range from.Tables {
+		rt, err := p.routeTable(sc, t)
+		if err != nil {
+			_ = stmt.AddError(err)
+			break
+		}
+		if rt != t {
+			if !tablesCopied {
+				routed.Tables = append([]clause.Table(nil), from.Tables...)
+				tablesCopied = true
+			}
+			routed.Tables[i] = rt
+			changed = true
+		}
+	}
+	joinsCopied := false
+	for i, j := range from.Joins {
+		if j.Expression != nil {
+			continue // raw joins: inspect checked them
+		}
+		rt, err := p.routeTable(sc, j.Table)
+		if err != nil {
+			_ = stmt.AddError(err)
+			break
+		}
+		if rt != j.Table {
+			if !joinsCopied {
+				routed.Joins = append([]clause.Join(nil), from.Joins...)
+				joinsCopied = true
+			}
+			routed.Joins[i].Table = rt
+			changed = true
+		}
+	}
+	if changed {
+		c.Expression = routed
+	}
+	p.delegate("FROM", c, b)
+}
+
+func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
+	stmt, ok := b.(*gorm.Statement)
+	ins, isInsert := c.Expression.(clause.Insert)
+	if !ok || !isInsert {
+		p.delegate("INSERT", c, b)
+		return
+	}
+	sc := scopeOf(stmt.Context)
+	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+		p.delegate("INSERT", c, b)
+		return
+	}
+	if ins.Table.Name != "" && ins.Table.Name != clause.CurrentTable {
+		rt, err := p.routeTable(sc, ins.Table)
+		if err != nil {
+			_ = stmt.AddError(err)
+		} else if rt != ins.Table {
+			ins.Table = clause.Table{Name: rt.Name} // no alias: INSERT INTO takes none everywhere
+			c.Expression = ins
+		}
+		p.delegate("INSERT", c, b)
+		return
+	}
+	ref, err := p.mainRef(stmt, sc, false)
+	if err != nil {
+		_ = stmt.AddError(err)
+	}
+	if ref == "" {
+		p.delegate("INSERT", c, b)
+		return
+	}
+	if p.plain(c, "INSERT") {
+		stmt.WriteString("INSERT ")
+		if ins.Modifier != "" {
+			stmt.WriteString(ins.Modifier)
+			stmt.WriteByte(' ')
+		}
+		stmt.WriteString("INTO ")
+		stmt.WriteString(ref)
+		return
+	}
+	ins.Table = clause.Table{Name: ref, Raw: true}
+	c.Expression = ins
+	p.delegate("INSERT", c, b)
+}
+
+func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
+	stmt, ok := b.(*gorm.Statement)
+	upd, isUpdate := c.Expression.(clause.Update)
+	if !ok || !isUpdate {
+		p.delegate("UPDATE", c, b)
+		return
+	}
+	sc := scopeOf(stmt.Context)
+	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+		p.delegate("UPDATE", c, b)
+		return
+	}
+	if upd.Table.Name != "" && upd.Table.Name != clause.CurrentTable {
+		rt, err := p.routeTable(sc, upd.Table)
+		if err != nil {
+			_ = stmt.AddError(err)
+		} else if rt != upd.Table {
+			upd.Table = rt
+			c.Expression = upd
+		}
+		p.delegate("UPDATE", c, b)
+		return
+	}
+	ref, err := p.mainRef(stmt, sc, true)
+	if err != nil {
+		_ = stmt.AddError(err)
+	}
+	if ref == "" {
+		p.delegate("UPDATE", c, b)
+		return
+	}
+	if p.plain(c, "UPDATE") {
+		stmt.WriteString("UPDATE ")
+		if upd.Modifier != "" {
+			stmt.WriteString(upd.Modifier)
+			stmt.WriteByte(' ')
+		}
+		stmt.WriteString(ref)
+		return
+	}
+	upd.Table = clause.Table{Name: ref, Raw: true}
+	c.Expression = upd
+	p.delegate("UPDATE", c, b)
+}
+
+// buildDelete exists for MySQL under StrategyPrefix: MySQL's single-table
+// DELETE takes no alias, and the statement's conditions name the table by its
+// neutral name. The multi-table form "DELETE `posts` FROM `acme_posts` AS
+// `posts`" keeps them valid.
+func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
+	stmt, ok := b.(*gorm.Statement)
+	del, isDelete := c.Expression.(clause.Delete)
+	if !ok || !isDelete || p.strategy != StrategyPrefix || p.engine != "mysql" {
+		p.delegate("DELETE", c, b)
+		return
+	}
+	sc := scopeOf(stmt.Context)
+	if sc == nil || sc.global || sc.tenant == "" || sc.err != nil {
+		p.delegate("DELETE", c, b) // FROM refuses or leaves it alone
+		return
+	}
+	m := p.mainTableOf(stmt)
+	if m.raw {
+		p.delegate("DELETE", c, b)
+		return
+	}
+	if phys, err := p.resolve(sc, m.qualifier, m.table); err != nil || phys == nil {
+		p.delegate("DELETE", c, b)
+		return
+	}
+	alias := m.alias
+	if alias == "" {
+		alias = m.table
+	}
+	stmt.WriteString("DELETE")
+	if del.Modifier != "" {
+		stmt.WriteByte(' ')
+		stmt.WriteString(del.Modifier)
+	}
+	stmt.WriteByte(' ')
+	stmt.WriteString(p.engine.QuoteIdent(alias))
+}
+
+// mainRef returns the statement's main table, pre-quoted, when the plugin
+// routes it ("" to leave it as written). aliased asks for the neutral-name
+// alias that keeps column qualifiers valid under StrategyPrefix.
+func (p *Plugin) mainRef(stmt *gorm.Statement, sc *scope, aliased bool) (string, error) {
+	m := p.mainTableOf(stmt)
+	if m.raw {
+		if stmt.TableExpr != nil {
+			if err := p.checkRaw(sc, stmt.TableExpr.SQL, true); err != nil {
+				return "", err
+			}
+		}
+		return "", nil
+	}
+	if m.table == "" {
+		return "", nil
+	}
+	phys, err := p.resolve(sc, m.qualifier, m.table)
+	if err != nil || phys == nil {
+		return "", err
+	}
+	switch {
+	case m.alias != "" && aliased:
+		return phys.quoted + " AS " + p.engine.QuoteIdent(m.alias), nil
+	case aliased:
+		return phys.aliased, nil
+	}
+	return phys.quoted, nil
+}
+
+// routeTable routes a table named in a clause (a join, an explicit FROM
+// list, an INSERT or UPDATE target).
+func (p *Plugin) routeTable(sc *scope, t clause.Table) (clause.Table, error) {
+	if t.Raw || t.Name == clause.CurrentTable {
+		return t, nil
+	}
+	qualifier, table := splitQualified(t.Name)
+	phys, err := p.resolve(sc, qualifier, table)
+	if err != nil || phys == nil {
+		return t, err
+	}
+	routed := clause.Table{Name: phys.name, Alias: t.Alias}
+	if routed.Alias == "" && p.strategy == StrategyPrefix {
+		routed.Alias = table
+	}
+	return routed, nil
+}
+
+// plain reports whether c can be written directly: no expressions around it
+// and no other builder to hand it to.
+func (p *Plugin) plain(c clause.Clause, name string) bool {
+	return c.BeforeExpression == nil && c.AfterNameExpression == nil && c.AfterExpression == nil &&
+		c.Builder == nil && p.next[name] == nil
+}
+
+func (p *Plugin) delegate(name string, c clause.Clause, b clause.Builder) {
+	if next := p.next[name]; next != nil {
+		next(c, b)
+		return
+	}
+	c.Build(b)
+}
+
+func splitQualified(name string) (qualifier, table string) {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '.' {
+			return name[:i], name[i+1:]
+		}
+	}
+	return "", name
+}

@@ -1,0 +1,139 @@
+package dialect
+
+import "strings"
+
+// The statements below take validated identifiers only: tenant IDs checked by
+// Validate, table names parsed from the application's models.
+
+// CreateSchema creates the schema (PostgreSQL) or database (MySQL) of a
+// tenant. It fails when one of that name exists already.
+func (e Engine) CreateSchema(name string) string {
+	if e == MySQL {
+		return "CREATE DATABASE " + e.QuoteIdent(name)
+	}
+	return "CREATE SCHEMA " + e.QuoteIdent(name)
+}
+
+// DropSchema drops a tenant's schema or database and everything in it.
+func (e Engine) DropSchema(name string) string {
+	if e == MySQL {
+		return "DROP DATABASE IF EXISTS " + e.QuoteIdent(name)
+	}
+	return "DROP SCHEMA IF EXISTS " + e.QuoteIdent(name) + " CASCADE"
+}
+
+// SchemaExists is a query with one placeholder (the name) returning one row
+// with a count greater than zero when the schema or database exists.
+// PostgreSQL reads pg_namespace, never information_schema.
+func (e Engine) SchemaExists() string {
+	if e == MySQL {
+		return "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
+	}
+	return "SELECT COUNT(*) FROM pg_catalog.pg_namespace WHERE nspname = ?"
+}
+
+// ExistingTables is a query with two placeholders (the schema, then a list of
+// table names) returning the names of those tables that exist in the schema.
+// On SQLite the schema placeholder is ignored but still bound.
+func (e Engine) ExistingTables() string {
+	switch e {
+	case Postgres:
+		return "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relname IN ?"
+	case MySQL:
+		return "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ?"
+	}
+	return "SELECT name FROM sqlite_master WHERE type = 'table' AND ? <> '' AND name IN ?"
+}
+
+// DropTables drops the named tables of schema, in the order given, in one
+// statement where the engine allows it.
+func (e Engine) DropTables(schema string, tables []string) []string {
+	quoted := make([]string, len(tables))
+	for i, t := range tables {
+		if e == SQLite {
+			quoted[i] = e.QuoteIdent(t)
+		} else {
+			quoted[i] = e.Qualify(schema, t)
+		}
+	}
+	switch e {
+	case Postgres:
+		return []string{"DROP TABLE IF EXISTS " + strings.Join(quoted, ", ") + " CASCADE"}
+	case MySQL:
+		return []string{"DROP TABLE IF EXISTS " + strings.Join(quoted, ", ")}
+	}
+	stmts := make([]string, len(quoted))
+	for i, q := range quoted {
+		stmts[i] = "DROP TABLE IF EXISTS " + q
+	}
+	return stmts
+}
+
+// CreateRegistry creates the tenant registry table if it is missing.
+func (e Engine) CreateRegistry(schema, table string) string {
+	name := e.Qualify(schema, table)
+	switch e {
+	case Postgres:
+		return "CREATE TABLE IF NOT EXISTS " + name + ` (
+	id varchar(64) PRIMARY KEY,
+	status varchar(16) NOT NULL,
+	fingerprint varchar(64) NOT NULL DEFAULT '',
+	created_at timestamptz NOT NULL DEFAULT now(),
+	migrated_at timestamptz
+)`
+	case MySQL:
+		return "CREATE TABLE IF NOT EXISTS " + name + ` (
+	id varchar(64) NOT NULL PRIMARY KEY,
+	status varchar(16) NOT NULL,
+	fingerprint varchar(64) NOT NULL DEFAULT '',
+	created_at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+	migrated_at datetime(6) NULL
+) CHARACTER SET ascii COLLATE ascii_bin`
+	}
+	return "CREATE TABLE IF NOT EXISTS " + e.QuoteIdent(table) + ` (
+	id text PRIMARY KEY,
+	status text NOT NULL,
+	fingerprint text NOT NULL DEFAULT '',
+	created_at datetime NOT NULL DEFAULT CURRENT_TIMESTAMP,
+	migrated_at datetime
+)`
+}
+
+// RegistryName is the registry table as it is written in SQL: qualified by
+// the global schema except on SQLite, which has one.
+func (e Engine) RegistryName(schema, table string) string {
+	if e == SQLite {
+		return e.QuoteIdent(table)
+	}
+	return e.Qualify(schema, table)
+}
+
+// TransactionLock is a statement with one placeholder (a lock name) that takes
+// a lock held until the transaction ends, or "" when the engine has none.
+func (e Engine) TransactionLock() string {
+	if e == Postgres {
+		return "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
+	}
+	return ""
+}
+
+// SessionLock is a MySQL statement with two placeholders (a lock name and a
+// timeout in seconds) returning 1 when the lock was taken; ReleaseLock gives
+// it back. Other engines return "".
+func (e Engine) SessionLock() (lock, release string) {
+	if e == MySQL {
+		return "SELECT GET_LOCK(?, ?)", "SELECT RELEASE_LOCK(?)"
+	}
+	return "", ""
+}
+
+// SetLocalSearchPath is a PostgreSQL statement with one placeholder (a
+// search_path value) that sets search_path until the transaction ends.
+func (e Engine) SetLocalSearchPath() string {
+	return "SELECT set_config('search_path', ?, true)"
+}
+
+// Use makes name the current database of a MySQL connection.
+func (e Engine) Use(name string) string {
+	return "USE " + e.QuoteIdent(name)
+}

@@ -1,0 +1,122 @@
+package dialect
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrInvalidTenantID is wrapped by every error that rejects a tenant ID.
+var ErrInvalidTenantID = errors.New("invalid tenant ID")
+
+// InvalidIDError says which tenant ID was rejected and why. It matches
+// ErrInvalidTenantID with errors.Is.
+type InvalidIDError struct {
+	ID     string
+	Reason string
+}
+
+func (e *InvalidIDError) Error() string {
+	id := e.ID
+	if len(id) > 80 {
+		id = id[:80] + "..."
+	}
+	return fmt.Sprintf("invalid tenant ID %q: %s", id, e.Reason)
+}
+
+// Unwrap returns ErrInvalidTenantID.
+func (e *InvalidIDError) Unwrap() error { return ErrInvalidTenantID }
+
+// Rules are what a tenant ID must satisfy on one deployment. The zero value
+// checks only what holds everywhere: the character set and the names every
+// supported engine reserves.
+type Rules struct {
+	// Engine sets the identifier limit. Empty means the strictest limit of
+	// all supported engines. Every engine's reserved names are refused
+	// whatever the engine.
+	Engine Engine
+	// GlobalSchema is the schema or database holding global tables; it can
+	// never be a tenant.
+	GlobalSchema string
+	// Reserved are further names refused as tenant IDs.
+	Reserved []string
+	// PrefixSeparator, when set, means tenants are table-name prefixes joined
+	// to table names by this separator (one or more underscores). An ID may
+	// then neither contain the separator nor end in an underscore, so that
+	// every prefixed table name belongs to exactly one tenant.
+	PrefixSeparator string
+	// LongestTable is the length of the longest tenant table name. With a
+	// PrefixSeparator, the prefixed name must fit the identifier limit.
+	LongestTable int
+}
+
+var allEngines = []Engine{Postgres, MySQL, SQLite}
+
+// Validate returns nil when id may name a tenant under r, and otherwise an
+// *InvalidIDError saying why. It never touches a database.
+func Validate(id string, r Rules) error {
+	reason := invalidReason(id, r)
+	if reason == "" {
+		return nil
+	}
+	return &InvalidIDError{ID: id, Reason: reason}
+}
+
+func invalidReason(id string, r Rules) string {
+	if id == "" {
+		return "it is empty"
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c >= 'A' && c <= 'Z':
+			return "upper case letters are not allowed (use a-z, 0-9 and _)"
+		default:
+			return fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9 and _)", rune(c), i)
+		}
+	}
+	// Reserved names are refused on every engine, so a tenant ID stays
+	// portable and no one's "public" or "mysql" ever becomes a tenant.
+	for _, e := range allEngines {
+		if e.Reserved(id) {
+			return fmt.Sprintf("%q is reserved by %s", id, e)
+		}
+	}
+	engines := allEngines
+	if r.Engine != "" {
+		engines = []Engine{r.Engine}
+	}
+	limit := 0
+	for _, e := range engines {
+		if n := e.MaxIdentifierLen(); n > 0 && (limit == 0 || n < limit) {
+			limit = n
+		}
+	}
+	if limit == 0 {
+		limit = 63 // SQLite has no limit; keep names portable anyway
+	}
+	if len(id) > limit {
+		return fmt.Sprintf("it is %d bytes long; the limit is %d", len(id), limit)
+	}
+	if r.GlobalSchema != "" && id == r.GlobalSchema {
+		return fmt.Sprintf("%q is the global schema", id)
+	}
+	for _, name := range r.Reserved {
+		if id == name {
+			return fmt.Sprintf("%q is reserved by the configuration", id)
+		}
+	}
+	if sep := r.PrefixSeparator; sep != "" {
+		if strings.Contains(id, sep) {
+			return fmt.Sprintf("it contains the table prefix separator %q", sep)
+		}
+		if strings.HasSuffix(id, "_") {
+			return "it ends with an underscore, which would blur the table prefix"
+		}
+		if n := len(id) + len(sep) + r.LongestTable; n > limit && r.LongestTable > 0 {
+			return fmt.Sprintf("its longest prefixed table name would be %d bytes; the limit is %d", n, limit)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,82 @@
+package kirayedar
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kirayedar/kirayedar/dialect"
+)
+
+// Sentinel errors. Every error Kirayedar returns wraps one of these (or the
+// database's own error), so callers match them with errors.Is.
+var (
+	// ErrInvalidTenantID: the tenant ID is not valid for this deployment. The
+	// error also says why (see dialect.InvalidIDError). No SQL was built.
+	ErrInvalidTenantID = dialect.ErrInvalidTenantID
+	// ErrTenantExists: Create found the tenant (or its schema, database or
+	// tables) already there and changed nothing.
+	ErrTenantExists = errors.New("tenant already exists")
+	// ErrTenantNotFound: the tenant is not in the registry.
+	ErrTenantNotFound = errors.New("tenant not found")
+	// ErrNoTenant: a statement touches a tenant table but its context carries
+	// no tenant and is not marked global. Nothing was sent to the database.
+	ErrNoTenant = errors.New("no tenant in context")
+	// ErrCrossTenant: a statement under one tenant names another tenant's
+	// table (or the global copy of a tenant table) explicitly, or embeds a
+	// subquery built under another tenant. Nothing was sent to the database.
+	ErrCrossTenant = errors.New("statement crosses tenants")
+	// ErrUnroutable: a raw SQL fragment inside a GORM statement (a join
+	// string, a table expression, a condition) names a tenant table that the
+	// plugin cannot qualify. Use a relation join, a model, or Table.
+	ErrUnroutable = errors.New("raw SQL names a tenant table")
+)
+
+// Error reports a failed lifecycle operation on one tenant. It wraps the
+// cause, which is one of the sentinel errors or the database's error.
+type Error struct {
+	Op     string // "create", "drop", "migrate", "exists"
+	Tenant string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("kirayedar: %s tenant %q: %v", e.Op, e.Tenant, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// StatementError reports a GORM statement the plugin refused before sending
+// it. It wraps ErrNoTenant, ErrInvalidTenantID, ErrCrossTenant or
+// ErrUnroutable.
+type StatementError struct {
+	Table  string // the tenant table the statement touches
+	Tenant string // the tenant in the statement's context, if any
+	Err    error
+	Detail string // what exactly was refused, for the message
+}
+
+func (e *StatementError) Error() string {
+	msg := "kirayedar: statement"
+	if e.Table != "" {
+		msg += " on tenant table " + quoteName(e.Table)
+	}
+	if e.Tenant != "" {
+		msg += " under tenant " + quoteName(e.Tenant)
+	}
+	msg += ": " + e.Err.Error()
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *StatementError) Unwrap() error { return e.Err }
+
+func quoteName(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}

@@ -1,0 +1,187 @@
+package kirayedar
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+)
+
+// inspect checks what a statement embeds before it is built: subqueries, which
+// GORM builds from their own contexts, and raw SQL fragments, which the plugin
+// cannot rewrite. GORM drops a subquery's errors and splices in whatever SQL
+// it produced, so a subquery without a tenant must fail its outer statement
+// here, or the outer statement would be sent. inspect reports false after
+// adding an error to stmt.
+func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
+	in := inspector{p: p, sc: sc}
+	for _, c := range stmt.Clauses {
+		in.expr(c.BeforeExpression)
+		in.expr(c.AfterNameExpression)
+		in.expr(c.Expression)
+		in.expr(c.AfterExpression)
+		if in.err != nil {
+			break
+		}
+	}
+	if in.err == nil && stmt.TableExpr != nil {
+		in.values(stmt.TableExpr.Vars)
+	}
+	if in.err != nil {
+		_ = stmt.AddError(in.err)
+		return false
+	}
+	return true
+}
+
+type inspector struct {
+	p   *Plugin
+	sc  *scope
+	err error
+}
+
+func (in *inspector) raw(sqlText string, tablePosition bool) {
+	if in.err == nil {
+		in.err = in.p.checkRaw(in.sc, sqlText, tablePosition)
+	}
+}
+
+func (in *inspector) expr(e clause.Expression) {
+	if e == nil || in.err != nil {
+		return
+	}
+	switch e := e.(type) {
+	case clause.Expr:
+		in.raw(e.SQL, false)
+		in.values(e.Vars)
+	case clause.NamedExpr:
+		in.raw(e.SQL, false)
+		in.values(e.Vars)
+	case clause.Where:
+		in.exprs(e.Exprs)
+	case clause.AndConditions:
+		in.exprs(e.Exprs)
+	case clause.OrConditions:
+		in.exprs(e.Exprs)
+	case clause.NotConditions:
+		in.exprs(e.Exprs)
+	case clause.CommaExpression:
+		in.exprs(e.Exprs)
+	case clause.IN:
+		in.values(e.Values)
+	case clause.Eq:
+		in.value(e.Value)
+	case clause.Neq:
+		in.value(e.Value)
+	case clause.Gt:
+		in.value(e.Value)
+	case clause.Gte:
+		in.value(e.Value)
+	case clause.Lt:
+		in.value(e.Value)
+	case clause.Lte:
+		in.value(e.Value)
+	case clause.Like:
+		in.value(e.Value)
+	case clause.Select:
+		in.expr(e.Expression)
+	case clause.From:
+		for _, j := range e.Joins {
+			in.join(j)
+		}
+	case clause.Join:
+		in.join(e)
+	case clause.Set:
+		for _, a := range e {
+			in.value(a.Value)
+		}
+	case clause.GroupBy:
+		in.exprs(e.Having)
+	case clause.OrderBy:
+		in.expr(e.Expression)
+	case clause.OnConflict:
+		in.exprs(e.Where.Exprs)
+		in.exprs(e.TargetWhere.Exprs)
+		for _, a := range e.DoUpdates {
+			in.value(a.Value)
+		}
+	}
+}
+
+func (in *inspector) join(j clause.Join) {
+	if j.Expression != nil {
+		if e, ok := j.Expression.(clause.Expr); ok {
+			in.raw(e.SQL, false)
+			in.values(e.Vars)
+		} else {
+			in.expr(j.Expression)
+		}
+	}
+	in.exprs(j.ON.Exprs)
+}
+
+func (in *inspector) exprs(list []clause.Expression) {
+	for _, e := range list {
+		in.expr(e)
+	}
+}
+
+func (in *inspector) values(list []any) {
+	for _, v := range list {
+		in.value(v)
+	}
+}
+
+func (in *inspector) value(v any) {
+	if in.err != nil {
+		return
+	}
+	switch v := v.(type) {
+	case *gorm.DB:
+		in.err = in.p.checkSubquery(in.sc, v)
+	case clause.Expression:
+		in.expr(v)
+	case []any:
+		in.values(v)
+	case sql.NamedArg:
+		in.value(v.Value)
+	case map[string]any:
+		for _, mv := range v {
+			in.value(mv)
+		}
+	}
+}
+
+// checkSubquery builds sub the way GORM will, without sending it, and
+// returns the error that building it would have hidden: no tenant, an invalid
+// one, or a tenant other than the outer statement's.
+func (p *Plugin) checkSubquery(outer *scope, sub *gorm.DB) error {
+	if sub == nil || sub.Statement == nil {
+		return nil
+	}
+	ctx := sub.Statement.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if inner := scopeOf(ctx); inner != nil && inner.tenant != "" && outer != nil && outer.tenant != "" &&
+		inner.tenant != outer.tenant {
+		return &StatementError{Tenant: outer.tenant, Err: ErrCrossTenant,
+			Detail: "it embeds a subquery built for tenant " + quoteName(inner.tenant)}
+	}
+	if sub.Statement.SQL.Len() > 0 {
+		return nil // a raw subquery: not routed, like all raw SQL
+	}
+	dry := sub.Session(&gorm.Session{DryRun: true, Context: ctx, Logger: logger.Discard})
+	dry.Callback().Query().Execute(dry)
+	if err := dry.Error; err != nil {
+		var se *StatementError
+		if errors.As(err, &se) && se.Detail == "" {
+			se.Detail = "in a subquery"
+		}
+		return err
+	}
+	return nil
+}

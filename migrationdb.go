@@ -1,0 +1,144 @@
+package kirayedar
+
+import (
+	"reflect"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/callbacks"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+)
+
+// Under StrategyPrefix the tenant's tables are migrated by a separate,
+// short-lived *gorm.DB whose naming strategy prefixes tenant tables. It has a
+// schema cache of its own, so the application's cache never sees a prefixed
+// name, and it runs on the connection (or transaction) it is handed.
+
+// pooledDialector is the application's dialector, initialized already, put on
+// another connection pool.
+type pooledDialector struct {
+	gorm.Dialector
+	pool     gorm.ConnPool
+	builders map[string]clause.ClauseBuilder
+}
+
+func (d pooledDialector) Initialize(db *gorm.DB) error {
+	db.ConnPool = d.pool
+	callbacks.RegisterDefaultCallbacks(db, &callbacks.Config{})
+	for name, b := range d.builders {
+		db.ClauseBuilders[name] = b
+	}
+	return nil
+}
+
+// prefixNamer names tenant tables with the tenant's prefix and leaves other
+// tables as the application's naming strategy names them.
+type prefixNamer struct {
+	schema.Namer
+	prefix string
+	tables *tableRegistry
+}
+
+func (n prefixNamer) TableName(str string) string { return n.prefixed(n.Namer.TableName(str)) }
+
+func (n prefixNamer) JoinTableName(str string) string {
+	return n.prefixed(n.Namer.JoinTableName(str))
+}
+
+func (n prefixNamer) SchemaName(table string) string {
+	return n.Namer.SchemaName(strings.TrimPrefix(table, n.prefix))
+}
+
+func (n prefixNamer) prefixed(table string) string {
+	if n.tables.lookup(table) == tenantTable {
+		return n.prefix + table
+	}
+	return table
+}
+
+// prefixMigrationDB returns a *gorm.DB on pool whose models name tenant's
+// prefixed tables, indexes and constraints.
+func (p *Plugin) prefixMigrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
+	prefix := tenant + p.cfg.PrefixSeparator
+	db, err := gorm.Open(pooledDialector{Dialector: app.Dialector, pool: pool, builders: p.next}, &gorm.Config{
+		NamingStrategy:                           prefixNamer{Namer: app.NamingStrategy, prefix: prefix, tables: p.tables},
+		Logger:                                   app.Logger,
+		NowFunc:                                  app.NowFunc,
+		SkipDefaultTransaction:                   true,
+		DisableAutomaticPing:                     true,
+		DisableForeignKeyConstraintWhenMigrating: app.DisableForeignKeyConstraintWhenMigrating,
+		IgnoreRelationshipsWhenMigrating:         app.IgnoreRelationshipsWhenMigrating,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Models with a TableName method bypass the naming strategy, and index
+	// names given in tags are not derived from the table: prefix both in this
+	// DB's private schema cache.
+	seen := map[*schema.Schema]bool{}
+	var fix func(s *schema.Schema)
+	fix = func(s *schema.Schema) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		if p.tables.lookup(s.Table) == tenantTable {
+			s.Table = prefix + s.Table
+		}
+		if strings.HasPrefix(s.Table, prefix) {
+			for _, f := range s.Fields {
+				f.Tag = prefixIndexNames(f.Tag, prefix)
+			}
+		}
+		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+			fix(rel.FieldSchema)
+			fix(rel.JoinTable)
+			return nil
+		})
+	}
+	for _, m := range p.tables.models {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(m); err != nil {
+			return nil, err
+		}
+		fix(stmt.Schema)
+	}
+	return db, nil
+}
+
+// prefixIndexNames prefixes the names given in a field's index and
+// uniqueIndex tags: index names are unique per schema on PostgreSQL and per
+// database on SQLite, where all tenants' tables share one.
+func prefixIndexNames(tag reflect.StructTag, prefix string) reflect.StructTag {
+	value, ok := tag.Lookup("gorm")
+	if !ok || !strings.Contains(strings.ToLower(value), "index:") {
+		return tag
+	}
+	parts := strings.Split(value, ";")
+	changed := false
+	for i, part := range parts {
+		key, rest, found := strings.Cut(part, ":")
+		k := strings.ToUpper(strings.TrimSpace(key))
+		if !found || (k != "INDEX" && k != "UNIQUEINDEX") {
+			continue
+		}
+		name, opts, _ := strings.Cut(rest, ",")
+		if name == "" || strings.HasPrefix(name, prefix) {
+			continue
+		}
+		parts[i] = key + ":" + prefix + name
+		if opts != "" || strings.Contains(rest, ",") {
+			parts[i] += "," + opts
+		}
+		changed = true
+	}
+	if !changed {
+		return tag
+	}
+	old := `gorm:"` + value + `"`
+	if !strings.Contains(string(tag), old) {
+		return tag // an escaped tag: leave it rather than corrupt it
+	}
+	return reflect.StructTag(strings.Replace(string(tag), old, `gorm:"`+strings.Join(parts, ";")+`"`, 1))
+}

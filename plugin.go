@@ -1,0 +1,269 @@
+// Package kirayedar is a GORM plugin for schema-based multi-tenancy.
+//
+// Register it once, mark each request's context with a tenant, and every
+// statement GORM builds under that context lands in that tenant's tables: a
+// PostgreSQL schema or MySQL/MariaDB database per tenant (StrategySchema), or a
+// per-tenant table-name prefix on any engine, SQLite included
+// (StrategyPrefix).
+//
+//	db.Use(kirayedar.New(kirayedar.Config{
+//		TenantModels: []any{&Post{}, &Comment{}},
+//		GlobalModels: []any{&Plan{}},
+//	}))
+//	ctx = kirayedar.NewContext(ctx, "acme")
+//	db.WithContext(ctx).Find(&posts) // SELECT * FROM "acme"."posts"
+//
+// A statement on a tenant table whose context carries no tenant fails with
+// ErrNoTenant before any SQL is sent; GlobalContext and the Global scope opt
+// out on purpose. Raw SQL (Raw, Exec) is not rewritten: name tenant tables in
+// it with Table.
+package kirayedar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/kirayedar/kirayedar/dialect"
+)
+
+// Strategy is how a tenant's tables are kept apart from other tenants'.
+type Strategy int
+
+const (
+	// StrategyDefault picks StrategySchema on PostgreSQL and MySQL and
+	// StrategyPrefix on SQLite.
+	StrategyDefault Strategy = iota
+	// StrategySchema gives each tenant a PostgreSQL schema or a MySQL
+	// database named by the tenant ID, and qualifies every table a statement
+	// touches with it. No session state, no extra round trip; safe behind
+	// PgBouncer in transaction mode.
+	StrategySchema
+	// StrategyPrefix keeps every tenant's tables in the global schema, named
+	// with the tenant ID as a prefix ("acme_posts"). Works on every engine.
+	StrategyPrefix
+	// StrategySession makes the connection's own name resolution follow the
+	// tenant (search_path, current database), so raw SQL is scoped too. Not
+	// implemented yet: Initialize refuses it.
+	StrategySession
+)
+
+func (s Strategy) String() string {
+	switch s {
+	case StrategyDefault:
+		return "default"
+	case StrategySchema:
+		return "schema"
+	case StrategyPrefix:
+		return "prefix"
+	case StrategySession:
+		return "session"
+	}
+	return fmt.Sprintf("Strategy(%d)", int(s))
+}
+
+// Config says which tables belong to tenants and how they are isolated.
+type Config struct {
+	// TenantModels live once per tenant. Their relations' models and
+	// many2many join tables are tenant tables too, unless listed in
+	// GlobalModels.
+	TenantModels []any
+	// GlobalModels live once, in the global schema, and are never
+	// qualified. Models in neither list are left alone as well.
+	GlobalModels []any
+	// Strategy picks the isolation; the zero value is StrategyDefault.
+	Strategy Strategy
+	// GlobalSchema is the schema (PostgreSQL) or database (MySQL) holding
+	// global tables and the tenant registry. Defaults: "public" on
+	// PostgreSQL, the connection's current database on MySQL. It can never
+	// be a tenant.
+	GlobalSchema string
+	// ReservedNames are refused as tenant IDs, in addition to the engine's
+	// own (public, pg_*, mysql, sys, ...) and the global schema.
+	ReservedNames []string
+	// RegistryTable names the table, in the global schema, that records
+	// which tenants exist. Default "kirayedar_tenants".
+	RegistryTable string
+	// PrefixSeparator joins tenant and table under StrategyPrefix: one or
+	// more underscores, default "_". Tenant IDs may not contain it.
+	PrefixSeparator string
+}
+
+// PluginName is what Plugin.Name returns, and the key under which GORM keeps
+// the plugin in gorm.Config.Plugins.
+const PluginName = "kirayedar"
+
+// Plugin is the GORM plugin. Create it with New and register it with
+// (*gorm.DB).Use. One Plugin serves one *gorm.DB (and its sessions).
+type Plugin struct {
+	cfg Config
+
+	mu   sync.Mutex
+	init *gorm.DB // the root DB Initialize ran on
+
+	engine   dialect.Engine
+	strategy Strategy
+	global   string
+	tables   *tableRegistry
+	rules    dialect.Rules
+	names    nameCache
+	next     map[string]clause.ClauseBuilder // the clause builders we wrap
+}
+
+// New returns the plugin for cfg. Nothing is checked until GORM calls
+// Initialize through (*gorm.DB).Use.
+func New(cfg Config) *Plugin {
+	if cfg.RegistryTable == "" {
+		cfg.RegistryTable = "kirayedar_tenants"
+	}
+	if cfg.PrefixSeparator == "" {
+		cfg.PrefixSeparator = "_"
+	}
+	return &Plugin{cfg: cfg}
+}
+
+// Name returns PluginName.
+func (p *Plugin) Name() string { return PluginName }
+
+// Initialize detects the engine, classifies the configured models' tables and
+// registers the plugin's callbacks and clause builders on db. GORM calls it
+// from (*gorm.DB).Use; a second call for the same DB does nothing, and a call
+// for a different DB fails.
+func (p *Plugin) Initialize(db *gorm.DB) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.init != nil {
+		if p.init.Config == db.Config {
+			return nil
+		}
+		return errors.New("kirayedar: plugin already initialized for another *gorm.DB; create one Plugin per DB")
+	}
+	if err := p.setup(db); err != nil {
+		return err
+	}
+	if err := p.register(db); err != nil {
+		return err
+	}
+	p.init = db
+	return nil
+}
+
+func (p *Plugin) setup(db *gorm.DB) error {
+	engine, err := dialect.Detect(db.Dialector.Name())
+	if err != nil {
+		return err
+	}
+	p.engine = engine
+
+	switch p.cfg.Strategy {
+	case StrategyDefault:
+		p.strategy = StrategySchema
+		if engine == dialect.SQLite {
+			p.strategy = StrategyPrefix
+		}
+	case StrategySchema:
+		if engine == dialect.SQLite {
+			return errors.New("kirayedar: StrategySchema needs PostgreSQL or MySQL; use StrategyPrefix on SQLite")
+		}
+		p.strategy = StrategySchema
+	case StrategyPrefix:
+		p.strategy = StrategyPrefix
+	case StrategySession:
+		return errors.New("kirayedar: StrategySession is not implemented yet; use StrategySchema or StrategyPrefix")
+	default:
+		return fmt.Errorf("kirayedar: unknown strategy %v", p.cfg.Strategy)
+	}
+
+	if sep := p.cfg.PrefixSeparator; !allUnderscores(sep) {
+		return fmt.Errorf("kirayedar: PrefixSeparator %q must be one or more underscores", sep)
+	}
+
+	p.global = p.cfg.GlobalSchema
+	if p.global == "" {
+		p.global = engine.DefaultGlobalSchema()
+	}
+	if p.global == "" { // MySQL: the connection's database
+		ctx := db.Statement.Context
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		var name *string
+		if err := db.WithContext(ctx).Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
+			return fmt.Errorf("kirayedar: reading the current database: %w", err)
+		}
+		if name == nil || *name == "" {
+			return errors.New("kirayedar: the connection has no current database; name one in the DSN or set Config.GlobalSchema")
+		}
+		p.global = *name
+	}
+
+	tables, err := classify(db, p.cfg.TenantModels, p.cfg.GlobalModels, p.cfg.RegistryTable)
+	if err != nil {
+		return err
+	}
+	p.tables = tables
+
+	p.rules = dialect.Rules{
+		Engine:       engine,
+		GlobalSchema: p.global,
+		Reserved:     p.cfg.ReservedNames,
+	}
+	if p.strategy == StrategyPrefix {
+		p.rules.PrefixSeparator = p.cfg.PrefixSeparator
+		p.rules.LongestTable = tables.longestTenantTable()
+		p.rules.Reserved = append(append([]string(nil), p.rules.Reserved...), tables.prefixCollisions(p.cfg.PrefixSeparator)...)
+	}
+	return nil
+}
+
+// ValidateTenantID reports whether tenant may name a tenant of this
+// deployment: the rules of ValidateTenantID for the plugin's engine, plus its
+// global schema, Config.ReservedNames and, under StrategyPrefix, the prefix
+// separator and the longest prefixed table name. The error wraps
+// ErrInvalidTenantID and says why. It needs an initialized plugin.
+func (p *Plugin) ValidateTenantID(tenant string) error {
+	if p.tables == nil {
+		return errors.New("kirayedar: plugin not initialized; register it with db.Use")
+	}
+	return dialect.Validate(tenant, p.rules)
+}
+
+// Strategy returns the strategy in effect (StrategyDefault resolved).
+func (p *Plugin) Strategy() Strategy { return p.strategy }
+
+// Engine returns the engine detected from the dialector.
+func (p *Plugin) Engine() dialect.Engine { return p.engine }
+
+// GlobalSchema returns the schema or database that holds global tables.
+func (p *Plugin) GlobalSchema() string { return p.global }
+
+// TenantTables returns the names of the tables that live once per tenant, as
+// GORM names them (unqualified, unprefixed), sorted.
+func (p *Plugin) TenantTables() []string { return p.tables.tenantNames() }
+
+func allUnderscores(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func pluginOf(db *gorm.DB) (*Plugin, error) {
+	if db == nil || db.Config == nil {
+		return nil, errors.New("kirayedar: nil *gorm.DB")
+	}
+	p, ok := db.Config.Plugins[PluginName].(*Plugin)
+	if !ok || p.tables == nil {
+		return nil, errors.New("kirayedar: plugin not registered on this *gorm.DB; call db.Use(kirayedar.New(cfg)) first")
+	}
+	return p, nil
+}

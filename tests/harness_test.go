@@ -1,0 +1,401 @@
+package tests
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/kirayedar/kirayedar"
+)
+
+// A target is one engine run with one strategy. Every behaviour test runs on
+// every target; adding an engine or a strategy is one line here.
+type target struct {
+	engine   string // "postgres", "mysql" (MariaDB) or "sqlite"
+	strategy kirayedar.Strategy
+}
+
+func (tg target) String() string { return tg.engine + "/" + tg.strategy.String() }
+
+var targets = []target{
+	{"postgres", kirayedar.StrategySchema},
+	{"mysql", kirayedar.StrategySchema},
+	{"postgres", kirayedar.StrategyPrefix},
+	{"mysql", kirayedar.StrategyPrefix},
+	{"sqlite", kirayedar.StrategyPrefix},
+}
+
+const (
+	defaultPostgresDSN = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable"
+	defaultMySQLDSN    = "root@tcp(127.0.0.1:3306)/test?parseTime=true"
+)
+
+// runID keeps this run's databases and tenants apart from any other run's on
+// the same servers.
+var runID = randomID(6)
+
+var tenantSeq atomic.Int64
+
+func randomID(n int) string {
+	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = letters[int(b[i])%len(letters)]
+	}
+	b[0] = letters[int(b[0])%26] // start with a letter
+	return string(b)
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	dropRunDatabases()
+	os.Exit(code)
+}
+
+// database is one target's own database for this run: PostgreSQL and MariaDB
+// databases created for the run and dropped after it, or an SQLite file.
+type database struct {
+	tg     target
+	name   string
+	global string // the schema or database holding global tables
+	open   func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error)
+	err    error
+}
+
+var (
+	databasesMu sync.Mutex
+	databases   = map[target]*database{}
+	cleanups    []func()
+)
+
+func databaseFor(t testing.TB, tg target) *database {
+	t.Helper()
+	databasesMu.Lock()
+	defer databasesMu.Unlock()
+	d, ok := databases[tg]
+	if !ok {
+		d = &database{tg: tg, name: "kt" + runID + strings.ReplaceAll(tg.strategy.String(), "default", "")}
+		d.err = d.setUp()
+		databases[tg] = d
+	}
+	if d.err != nil {
+		t.Fatalf("%s: the test database is unreachable (start the servers with scripts/test.sh): %v", tg, d.err)
+	}
+	return d
+}
+
+func (d *database) setUp() error {
+	switch d.tg.engine {
+	case "postgres":
+		dsn := envOr("KIRAYEDAR_POSTGRES_DSN", defaultPostgresDSN)
+		admin, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+d.name); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() {
+			if a, err := sql.Open("pgx", dsn); err == nil {
+				_, _ = a.Exec("DROP DATABASE IF EXISTS " + d.name + " WITH (FORCE)")
+				_ = a.Close()
+			}
+		})
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return err
+		}
+		cfg.Database = d.name
+		d.global = "public"
+		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+			sqlDB := sql.OpenDB(countingConnector{Connector: stdlib.GetConnector(*cfg), sent: sent})
+			return postgres.New(postgres.Config{Conn: sqlDB}), sqlDB, nil
+		}
+	case "mysql":
+		dsn := envOr("KIRAYEDAR_MYSQL_DSN", defaultMySQLDSN)
+		admin, err := sql.Open("mysql", dsn)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+d.name); err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { dropMySQLRunDatabases(dsn) })
+		cfg, err := gomysql.ParseDSN(dsn)
+		if err != nil {
+			return err
+		}
+		cfg.DBName = d.name
+		cfg.ParseTime = true
+		d.global = d.name
+		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+			connector, err := gomysql.NewConnector(cfg)
+			if err != nil {
+				return nil, nil, err
+			}
+			sqlDB := sql.OpenDB(countingConnector{Connector: connector, sent: sent})
+			return mysql.New(mysql.Config{Conn: sqlDB, SkipInitializeWithVersion: false}), sqlDB, nil
+		}
+	case "sqlite":
+		dir, err := os.MkdirTemp("", "kirayedar-test-")
+		if err != nil {
+			return err
+		}
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+		dsn := "file:" + filepath.Join(dir, d.name+".db") +
+			"?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+		d.global = "main"
+		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+			probe, err := sql.Open(sqlite.DriverName, dsn)
+			if err != nil {
+				return nil, nil, err
+			}
+			drv := probe.Driver()
+			_ = probe.Close()
+			var connector driver.Connector = dsnConnector{dsn: dsn, drv: drv}
+			if dc, ok := drv.(driver.DriverContext); ok {
+				if connector, err = dc.OpenConnector(dsn); err != nil {
+					return nil, nil, err
+				}
+			}
+			sqlDB := sql.OpenDB(countingConnector{Connector: connector, sent: sent})
+			return &sqlite.Dialector{Conn: sqlDB}, sqlDB, nil
+		}
+	default:
+		return fmt.Errorf("unknown engine %q", d.tg.engine)
+	}
+	return nil
+}
+
+func dropMySQLRunDatabases(dsn string) {
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		return
+	}
+	defer admin.Close()
+	rows, err := admin.Query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE ? OR SCHEMA_NAME LIKE ?",
+		"kt"+runID+"%", "t"+runID+"%")
+	if err != nil {
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	_ = rows.Close()
+	for _, n := range names {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS `" + n + "`")
+	}
+}
+
+var dropOnce sync.Once
+
+func dropRunDatabases() {
+	dropOnce.Do(func() {
+		for _, c := range cleanups {
+			c()
+		}
+	})
+}
+
+func envOr(key, fallback string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// env is one test's view of a target: a *gorm.DB with the plugin registered,
+// its provisioner, and a count of the statements its pool sent.
+type env struct {
+	tg     target
+	db     *gorm.DB
+	sqlDB  *sql.DB
+	prov   *kirayedar.Provisioner
+	plugin *kirayedar.Plugin
+	global string
+	sent   *atomic.Int64
+	d      *database
+}
+
+// forEachTarget runs fn as a subtest on every target.
+func forEachTarget(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	for _, tg := range targets {
+		t.Run(tg.String(), func(t *testing.T) { fn(t, newEnv(t, tg, nil)) })
+	}
+}
+
+// newEnv opens the target's database with the test models, or with the
+// configuration edit makes.
+func newEnv(t testing.TB, tg target, edit func(*kirayedar.Config)) *env {
+	t.Helper()
+	d := databaseFor(t, tg)
+	cfg := kirayedar.Config{TenantModels: tenantModels(), GlobalModels: globalModels(), Strategy: tg.strategy}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e := &env{tg: tg, d: d, global: d.global, sent: new(atomic.Int64)}
+	dialector, sqlDB, err := d.open(e.sent)
+	if err != nil {
+		t.Fatalf("%s: opening: %v", tg, err)
+	}
+	e.sqlDB = sqlDB
+	sqlDB.SetMaxOpenConns(8)
+	if tg.engine == "sqlite" {
+		sqlDB.SetMaxOpenConns(4)
+	}
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	logLevel := logger.Silent
+	if os.Getenv("KIRAYEDAR_TEST_LOG") != "" {
+		logLevel = logger.Info
+	}
+	e.db, err = gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logLevel)})
+	if err != nil {
+		t.Fatalf("%s: gorm.Open: %v", tg, err)
+	}
+	e.plugin = kirayedar.New(cfg)
+	if err := e.db.Use(e.plugin); err != nil {
+		t.Fatalf("%s: registering the plugin: %v", tg, err)
+	}
+	if e.prov, err = kirayedar.NewProvisioner(e.db); err != nil {
+		t.Fatalf("%s: NewProvisioner: %v", tg, err)
+	}
+	e.ensureGlobalTables(t)
+	return e
+}
+
+var globalTablesDone sync.Map // target → true
+
+// ensureGlobalTables creates, once per run and target, the global Plan table
+// and a global copy of every tenant table with one sentinel post, so tests
+// can prove that tenant statements never touch them.
+func (e *env) ensureGlobalTables(t testing.TB) {
+	t.Helper()
+	if _, done := globalTablesDone.Load(e.tg); done {
+		return
+	}
+	ctx := kirayedar.GlobalContext(context.Background())
+	if err := e.db.AutoMigrate(globalModels()...); err != nil {
+		t.Fatalf("%s: migrating global models: %v", e.tg, err)
+	}
+	if err := e.db.WithContext(ctx).AutoMigrate(everyTenantModel()...); err != nil {
+		t.Fatalf("%s: migrating the global copies: %v", e.tg, err)
+	}
+	if err := e.db.Create(&[]Plan{{Name: "free"}, {Name: "pro"}}).Error; err != nil {
+		t.Fatalf("%s: seeding plans: %v", e.tg, err)
+	}
+	if err := e.db.WithContext(ctx).Create(&Post{Tenant: "global", Title: "sentinel"}).Error; err != nil {
+		t.Fatalf("%s: seeding the global copy: %v", e.tg, err)
+	}
+	globalTablesDone.Store(e.tg, true)
+}
+
+// newTenant provisions a fresh tenant for this test and drops it afterwards.
+func (e *env) newTenant(t testing.TB) string {
+	t.Helper()
+	id := e.tenantID()
+	if err := e.prov.Create(context.Background(), id); err != nil {
+		t.Fatalf("%s: creating tenant %s: %v", e.tg, id, err)
+	}
+	t.Cleanup(func() { _ = e.prov.Drop(context.Background(), id) })
+	return id
+}
+
+// tenantID returns a tenant ID unique to this run, not provisioned.
+func (e *env) tenantID() string {
+	return fmt.Sprintf("t%sn%d", runID, tenantSeq.Add(1))
+}
+
+// ctx returns a context for tenant.
+func ctxFor(tenant string) context.Context {
+	return kirayedar.NewContext(context.Background(), tenant)
+}
+
+// table returns a tenant's physical table, quoted for raw SQL; tenant ""
+// names the global copy.
+func (e *env) table(tenant, table string) string {
+	eng := e.plugin.Engine()
+	switch {
+	case tenant == "" && e.tg.engine == "sqlite":
+		return eng.QuoteIdent(table)
+	case tenant == "":
+		return eng.Qualify(e.global, table)
+	case e.tg.strategy == kirayedar.StrategyPrefix && e.tg.engine == "sqlite":
+		return eng.QuoteIdent(tenant + "_" + table)
+	case e.tg.strategy == kirayedar.StrategyPrefix:
+		return eng.Qualify(e.global, tenant+"_"+table)
+	}
+	return eng.Qualify(tenant, table)
+}
+
+// count counts rows of a tenant's (or, for "", the global) table matching
+// cond, with raw SQL that the plugin does not route.
+func (e *env) count(t testing.TB, tenant, table, cond string, args ...any) int64 {
+	t.Helper()
+	if cond == "" {
+		cond = "1=1"
+	}
+	var n int64
+	if err := e.db.Raw("SELECT COUNT(*) FROM "+e.table(tenant, table)+" WHERE "+cond, args...).Scan(&n).Error; err != nil {
+		t.Fatalf("%s: counting %s of %q: %v", e.tg, table, tenant, err)
+	}
+	return n
+}
+
+// foreignRows returns how many rows of a tenant's table were not written for
+// that tenant.
+func (e *env) foreignRows(t testing.TB, tenant, table string) int64 {
+	t.Helper()
+	return e.count(t, tenant, table, "tenant <> ?", tenant)
+}
+
+// assertGlobalUntouched checks that the global copies of the tenant tables
+// hold the sentinel post and nothing else.
+func (e *env) assertGlobalUntouched(t testing.TB) {
+	t.Helper()
+	for _, table := range tenantTables {
+		want := int64(0)
+		if table == "posts" {
+			want = 1
+		}
+		if n := e.count(t, "", table, ""); n != want {
+			t.Errorf("%s: the global copy of %s has %d rows, want %d", e.tg, table, n, want)
+		}
+	}
+}
+
+// sentDuring returns how many statements fn sent to the database.
+func (e *env) sentDuring(fn func()) int64 {
+	before := e.sent.Load()
+	fn()
+	return e.sent.Load() - before
+}
