@@ -43,14 +43,15 @@ func (p *Plugin) register(db *gorm.DB) error {
 }
 
 // guard fails a create, update or delete on a tenant table that has no
-// usable tenant, before anything reaches the database.
+// usable tenant, or that embeds a subquery without one, before anything
+// reaches the database.
 func (p *Plugin) guard(db *gorm.DB) {
 	stmt := db.Statement
 	if db.Error != nil || stmt.SQL.Len() > 0 { // raw SQL is not routed
 		return
 	}
 	sc := scopeOf(stmt.Context)
-	if sc != nil && sc.global {
+	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
 		return
 	}
 	m := p.mainTableOf(stmt)

@@ -30,6 +30,9 @@ func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
 	if in.err == nil && stmt.TableExpr != nil {
 		in.values(stmt.TableExpr.Vars)
 	}
+	if values, ok := stmt.Dest.(map[string]any); ok && in.err == nil {
+		in.value(values) // Update and Updates with a map: not yet a SET clause
+	}
 	if in.err != nil {
 		_ = stmt.AddError(in.err)
 		return false

@@ -6,13 +6,19 @@ import (
 	"sync/atomic"
 )
 
-// countingConnector wraps a driver.Connector and counts every statement a
-// connection sends to the server (Exec, Query, Prepare, Begin), so tests can
-// prove that a refused statement sent nothing, rather than infer it from a
-// log line's absence.
+// countingConnector wraps a driver.Connector and counts what its connections
+// send to the server, so tests can prove that a refused statement sent
+// nothing, rather than infer it from a log line's absence.
 type countingConnector struct {
 	driver.Connector
-	sent *atomic.Int64
+	sent *counters
+}
+
+// counters are what a pool sent: statements (Exec, Query, Prepare) and
+// transaction begins.
+type counters struct {
+	statements atomic.Int64
+	begins     atomic.Int64
 }
 
 func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -34,11 +40,11 @@ func (c dsnConnector) Driver() driver.Driver                        { return c.d
 
 type countingConn struct {
 	driver.Conn
-	sent *atomic.Int64
+	sent *counters
 }
 
 func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	c.sent.Add(1)
+	c.sent.statements.Add(1)
 	if p, ok := c.Conn.(driver.ConnPrepareContext); ok {
 		return p.PrepareContext(ctx, query)
 	}
@@ -46,7 +52,7 @@ func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver
 }
 
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	c.sent.Add(1)
+	c.sent.begins.Add(1)
 	if b, ok := c.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}
@@ -58,7 +64,7 @@ func (c *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	c.sent.Add(1)
+	c.sent.statements.Add(1)
 	return e.ExecContext(ctx, query, args)
 }
 
@@ -67,7 +73,7 @@ func (c *countingConn) QueryContext(ctx context.Context, query string, args []dr
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	c.sent.Add(1)
+	c.sent.statements.Add(1)
 	return q.QueryContext(ctx, query, args)
 }
 

@@ -77,7 +77,7 @@ type database struct {
 	tg     target
 	name   string
 	global string // the schema or database holding global tables
-	open   func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error)
+	open   func(sent *counters) (gorm.Dialector, *sql.DB, error)
 	err    error
 }
 
@@ -129,7 +129,7 @@ func (d *database) setUp() error {
 		}
 		cfg.Database = d.name
 		d.global = "public"
-		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+		d.open = func(sent *counters) (gorm.Dialector, *sql.DB, error) {
 			sqlDB := sql.OpenDB(countingConnector{Connector: stdlib.GetConnector(*cfg), sent: sent})
 			return postgres.New(postgres.Config{Conn: sqlDB}), sqlDB, nil
 		}
@@ -153,7 +153,7 @@ func (d *database) setUp() error {
 		cfg.DBName = d.name
 		cfg.ParseTime = true
 		d.global = d.name
-		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+		d.open = func(sent *counters) (gorm.Dialector, *sql.DB, error) {
 			connector, err := gomysql.NewConnector(cfg)
 			if err != nil {
 				return nil, nil, err
@@ -170,7 +170,7 @@ func (d *database) setUp() error {
 		dsn := "file:" + filepath.Join(dir, d.name+".db") +
 			"?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 		d.global = "main"
-		d.open = func(sent *atomic.Int64) (gorm.Dialector, *sql.DB, error) {
+		d.open = func(sent *counters) (gorm.Dialector, *sql.DB, error) {
 			probe, err := sql.Open(sqlite.DriverName, dsn)
 			if err != nil {
 				return nil, nil, err
@@ -242,7 +242,7 @@ type env struct {
 	prov   *kirayedar.Provisioner
 	plugin *kirayedar.Plugin
 	global string
-	sent   *atomic.Int64
+	sent   *counters
 	d      *database
 }
 
@@ -263,7 +263,7 @@ func newEnv(t testing.TB, tg target, edit func(*kirayedar.Config)) *env {
 	if edit != nil {
 		edit(&cfg)
 	}
-	e := &env{tg: tg, d: d, global: d.global, sent: new(atomic.Int64)}
+	e := &env{tg: tg, d: d, global: d.global, sent: new(counters)}
 	dialector, sqlDB, err := d.open(e.sent)
 	if err != nil {
 		t.Fatalf("%s: opening: %v", tg, err)
@@ -379,12 +379,12 @@ func (e *env) foreignRows(t testing.TB, tenant, table string) int64 {
 }
 
 // assertGlobalUntouched checks that the global copies of the tenant tables
-// hold the sentinel post and nothing else.
+// hold the sentinel post (and the audit row its hook wrote) and nothing else.
 func (e *env) assertGlobalUntouched(t testing.TB) {
 	t.Helper()
 	for _, table := range tenantTables {
 		want := int64(0)
-		if table == "posts" {
+		if table == "posts" || table == "audit_logs" {
 			want = 1
 		}
 		if n := e.count(t, "", table, ""); n != want {
@@ -393,9 +393,10 @@ func (e *env) assertGlobalUntouched(t testing.TB) {
 	}
 }
 
-// sentDuring returns how many statements fn sent to the database.
-func (e *env) sentDuring(fn func()) int64 {
-	before := e.sent.Load()
+// sentDuring returns how many statements, and how many transaction begins,
+// fn sent to the database.
+func (e *env) sentDuring(fn func()) (statements, begins int64) {
+	s, b := e.sent.statements.Load(), e.sent.begins.Load()
 	fn()
-	return e.sent.Load() - before
+	return e.sent.statements.Load() - s, e.sent.begins.Load() - b
 }

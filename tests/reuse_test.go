@@ -1,0 +1,102 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/kirayedar/kirayedar"
+)
+
+// GORM reuses statements: a chain's *gorm.DB keeps its Statement, and
+// WithContext copies it, table and all. A reused chain switched between
+// contexts must route each statement by its own context only.
+func TestReusedChainFollowsContext(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		a, b := e.newTenant(t), e.newTenant(t)
+		for i, tenant := range []string{a, b, b} { // a: 1 post, b: 2
+			if err := e.db.WithContext(ctxFor(tenant)).Create(&Post{Title: "p", Views: i}).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := map[string]int{a: 1, b: 2}
+		check := func(t *testing.T, tenant string, posts []Post, err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(posts) != want[tenant] {
+				t.Fatalf("read %d posts for %s, want %d", len(posts), tenant, want[tenant])
+			}
+			for _, p := range posts {
+				if p.Tenant != tenant {
+					t.Fatalf("read a post of %s under %s", p.Tenant, tenant)
+				}
+			}
+		}
+
+		t.Run("a shared Model chain", func(t *testing.T) {
+			base := e.db.Model(&Post{}).Where("views >= ?", 0)
+			for i := 0; i < 3; i++ {
+				for _, tenant := range []string{a, b} {
+					var posts []Post
+					err := base.WithContext(ctxFor(tenant)).Find(&posts).Error
+					check(t, tenant, posts, err)
+				}
+			}
+		})
+		t.Run("a chain that already ran for one tenant", func(t *testing.T) {
+			q := e.db.WithContext(ctxFor(a)).Model(&Post{})
+			var n int64
+			if err := q.Count(&n).Error; err != nil || n != 1 {
+				t.Fatalf("count for %s: %d, %v", a, n, err)
+			}
+			var posts []Post
+			err := q.WithContext(ctxFor(b)).Find(&posts).Error
+			check(t, b, posts, err)
+		})
+		t.Run("a Table chain", func(t *testing.T) {
+			q := e.db.Table("posts").Select("tenant")
+			for _, tenant := range []string{b, a, b} {
+				var tenants []string
+				if err := q.WithContext(ctxFor(tenant)).Scan(&tenants).Error; err != nil {
+					t.Fatal(err)
+				}
+				if len(tenants) != want[tenant] {
+					t.Fatalf("read %d rows for %s, want %d", len(tenants), tenant, want[tenant])
+				}
+			}
+		})
+		t.Run("then globally, then without a tenant", func(t *testing.T) {
+			q := e.db.WithContext(ctxFor(a)).Model(&Post{})
+			var posts []Post
+			if err := q.Find(&posts).Error; err != nil {
+				t.Fatal(err)
+			}
+			var global []Post
+			if err := q.WithContext(kirayedar.GlobalContext(context.Background())).Find(&global).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(global) != 1 || global[0].Title != "sentinel" {
+				t.Fatalf("the global read after a tenant read saw %+v, want the sentinel", global)
+			}
+			err := q.WithContext(context.Background()).Find(&posts).Error
+			if !errors.Is(err, kirayedar.ErrNoTenant) {
+				t.Fatalf("a tenant-less read after a tenant read: %v, want ErrNoTenant", err)
+			}
+		})
+		t.Run("a transaction handle reused after commit", func(t *testing.T) {
+			err := e.db.WithContext(ctxFor(a)).Transaction(func(tx *gorm.DB) error {
+				var posts []Post
+				err := tx.Find(&posts).Error
+				check(t, a, posts, err)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	})
+}
