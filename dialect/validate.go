@@ -31,9 +31,9 @@ func (e *InvalidIDError) Unwrap() error { return ErrInvalidTenantID }
 // checks only what holds everywhere: the character set and the names every
 // supported engine reserves.
 type Rules struct {
-	// Engine sets the identifier limit. Empty means the strictest limit of
-	// all supported engines. Every engine's reserved names are refused
-	// whatever the engine.
+	// Engine sets the identifier limit that prefixed table names must fit
+	// (empty: 63 bytes). Tenant IDs themselves are at most 63 bytes, and
+	// every engine's reserved names are refused, whatever the engine.
 	Engine Engine
 	// GlobalSchema is the schema or database holding global tables; it can
 	// never be a tenant.
@@ -83,21 +83,16 @@ func invalidReason(id string, r Rules) string {
 			return fmt.Sprintf("%q is reserved by %s", id, e)
 		}
 	}
-	engines := allEngines
-	if r.Engine != "" {
-		engines = []Engine{r.Engine}
+	// IDs are at most 63 bytes everywhere, PostgreSQL's limit, so a tenant
+	// can move between engines; a prefixed table name must fit the engine's
+	// own limit.
+	const portableLimit = 63
+	limit := r.Engine.MaxIdentifierLen()
+	if r.Engine == "" || limit == 0 {
+		limit = portableLimit
 	}
-	limit := 0
-	for _, e := range engines {
-		if n := e.MaxIdentifierLen(); n > 0 && (limit == 0 || n < limit) {
-			limit = n
-		}
-	}
-	if limit == 0 {
-		limit = 63 // SQLite has no limit; keep names portable anyway
-	}
-	if len(id) > limit {
-		return fmt.Sprintf("it is %d bytes long; the limit is %d", len(id), limit)
+	if len(id) > portableLimit {
+		return fmt.Sprintf("it is %d bytes long; the limit is %d", len(id), portableLimit)
 	}
 	if r.GlobalSchema != "" && id == r.GlobalSchema {
 		return fmt.Sprintf("%q is the global schema", id)

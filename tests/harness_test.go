@@ -400,3 +400,36 @@ func (e *env) sentDuring(fn func()) (statements, begins int64) {
 	fn()
 	return e.sent.statements.Load() - s, e.sent.begins.Load() - b
 }
+
+var bareSeq atomic.Int64
+
+// newBareEnv opens a brand-new, empty database of its own for the target
+// (PostgreSQL or MySQL), without the global copies the other tests share.
+func newBareEnv(t testing.TB, tg target) *env {
+	t.Helper()
+	base := databaseFor(t, tg)
+	d := &database{tg: tg, name: fmt.Sprintf("%sb%d", base.name, bareSeq.Add(1))}
+	databasesMu.Lock()
+	d.err = d.setUp()
+	databasesMu.Unlock()
+	if d.err != nil {
+		t.Fatalf("%s: creating a bare database: %v", tg, d.err)
+	}
+	globalTablesDone.Store(d, true)
+	e := &env{tg: tg, d: d, global: d.global, sent: new(counters)}
+	dialector, sqlDB, err := d.open(e.sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sqlDB = sqlDB
+	t.Cleanup(func() { _ = sqlDB.Close() })
+	if e.db, err = gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)}); err != nil {
+		t.Fatal(err)
+	}
+	e.plugin = kirayedar.New(kirayedar.Config{TenantModels: tenantModels(), GlobalModels: globalModels(), Strategy: tg.strategy})
+	must(t, e.db.Use(e.plugin))
+	if e.prov, err = kirayedar.NewProvisioner(e.db); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}

@@ -76,7 +76,7 @@ func (Invoice) TableName() string { return "billing_invoices" }
 type AuditLog struct {
 	ID uint
 	Stamp
-	Action string `gorm:"size:100"`
+	Action string `gorm:"size:100;index:idx_audit_action"` // a named index: unique per schema on PostgreSQL
 }
 
 var errWrongTenant = errors.New("hook saw a context for another tenant")
