@@ -114,6 +114,9 @@ func (p *Plugin) checkRaw(sc *scope, sqlText string, tablePosition bool) error {
 }
 
 func (p *Plugin) checkRawTable(sc *scope, qualifier, table string) error {
+	if lower := strings.ToLower(table); lower != table && p.tables.lookup(lower) != unknownTable {
+		table = lower // PostgreSQL folds unquoted names; be as strict everywhere
+	}
 	if qualifier == "" && p.tables.lookup(table) == tenantTable {
 		st := &StatementError{Table: table, Err: ErrUnroutable,
 			Detail: "raw SQL names it; use a model, a relation join or kirayedar.Table"}

@@ -28,6 +28,9 @@ func TestProvisionerLifecycle(t *testing.T) {
 		if got := e.tablesOf(t, id); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
 			t.Errorf("tenant %s has tables %v, want %v", id, got, tenantTables)
 		}
+		if idx := e.indexesOf(t, id, "audit_logs"); !strings.Contains(strings.Join(idx, ","), "idx_audit_action") {
+			t.Errorf("tenant %s's audit_logs lacks its named index: %v", id, idx)
+		}
 		if ok, err := e.prov.Exists(ctx, id); err != nil || !ok {
 			t.Errorf("Exists(%s) = %v, %v after Create", id, ok, err)
 		}
@@ -279,6 +282,27 @@ func (e *env) tablesOf(t testing.TB, tenant string) []string {
 	}
 	sort.Strings(tables)
 	return tables
+}
+
+// indexesOf lists the index names of a tenant's table.
+func (e *env) indexesOf(t testing.TB, tenant, table string) []string {
+	t.Helper()
+	schema, name := tenant, table
+	if e.tg.strategy == kirayedar.StrategyPrefix {
+		schema, name = e.global, tenant+"_"+table
+	}
+	var query string
+	switch e.tg.engine {
+	case "postgres":
+		query = "SELECT indexname FROM pg_indexes WHERE schemaname = ? AND tablename = ?"
+	case "mysql":
+		query = "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?"
+	default:
+		query = "SELECT name FROM sqlite_master WHERE type = 'index' AND ? <> '' AND tbl_name = ?"
+	}
+	var names []string
+	must(t, e.db.Raw(query, schema, name).Scan(&names).Error)
+	return names
 }
 
 func containsString(list []string, s string) bool {
