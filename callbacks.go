@@ -16,9 +16,13 @@ import (
 //
 // The guard callbacks below refuse writes without a tenant before GORM opens
 // its default transaction or runs hooks and association saves; reads need no
-// guard because the builders refuse them before the query is sent.
+// guard because the builders refuse them before the query is sent. Raw SQL
+// is checked before it is sent (checkPrebuilt in rawsql.go).
 
-const guardName = "kirayedar:guard"
+const (
+	guardName = "kirayedar:guard"
+	rawName   = "kirayedar:raw_sql"
+)
 
 func (p *Plugin) register(db *gorm.DB) error {
 	cb := db.Callback()
@@ -26,6 +30,9 @@ func (p *Plugin) register(db *gorm.DB) error {
 		cb.Create().Before("*").Register(guardName, p.guard),
 		cb.Update().Before("*").Register(guardName, p.guard),
 		cb.Delete().Before("*").Register(guardName, p.guard),
+		cb.Query().Before("gorm:query").Register(rawName, p.checkPrebuilt),
+		cb.Row().Before("gorm:row").Register(rawName, p.checkPrebuilt),
+		cb.Raw().Before("gorm:raw").Register(rawName, p.checkPrebuilt),
 	}
 	p.next = make(map[string]clause.ClauseBuilder, 4)
 	for name, builder := range map[string]clause.ClauseBuilder{

@@ -7,7 +7,18 @@ import (
 
 // The clause builders write tenant tables under their physical names while
 // GORM builds a statement. An error is added to the statement, never
-// panicked: GORM checks db.Error after building and sends nothing.
+// panicked: GORM checks db.Error after building and sends nothing. Where GORM
+// drops that error (it does for subqueries it builds itself), the refusal
+// marker written in the table's place keeps the SQL from parsing, so it can
+// never run against the global copy.
+
+// refused is written where a refused table would have stood.
+const refused = "/* kirayedar: statement refused */ )"
+
+func (p *Plugin) refuse(stmt *gorm.Statement, err error) {
+	_ = stmt.AddError(err)
+	stmt.WriteString(refused)
+}
 
 func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 	stmt, ok := b.(*gorm.Statement)
@@ -17,7 +28,11 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 		return
 	}
 	sc := scopeOf(stmt.Context)
-	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+	if !p.inspect(stmt, sc) {
+		stmt.WriteString(refused)
+		return
+	}
+	if sc != nil && sc.global {
 		p.delegate("FROM", c, b)
 		return
 	}
@@ -27,8 +42,7 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 	if len(from.Tables) == 0 {
 		ref, err := p.mainRef(stmt, sc, true)
 		if err != nil {
-			_ = stmt.AddError(err)
-			p.delegate("FROM", c, b)
+			p.refuse(stmt, err)
 			return
 		}
 		if ref != "" && len(from.Joins) == 0 && p.plain(c, "FROM") {
@@ -45,8 +59,8 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 	for i, t := range from.Tables {
 		rt, err := p.routeTable(sc, t)
 		if err != nil {
-			_ = stmt.AddError(err)
-			break
+			p.refuse(stmt, err)
+			return
 		}
 		if rt != t {
 			if !tablesCopied {
@@ -64,8 +78,8 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 		}
 		rt, err := p.routeTable(sc, j.Table)
 		if err != nil {
-			_ = stmt.AddError(err)
-			break
+			p.refuse(stmt, err)
+			return
 		}
 		if rt != j.Table {
 			if !joinsCopied {
@@ -90,14 +104,19 @@ func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
 		return
 	}
 	sc := scopeOf(stmt.Context)
-	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+	if !p.inspect(stmt, sc) {
+		stmt.WriteString(refused)
+		return
+	}
+	if sc != nil && sc.global {
 		p.delegate("INSERT", c, b)
 		return
 	}
 	if ins.Table.Name != "" && ins.Table.Name != clause.CurrentTable {
 		rt, err := p.routeTable(sc, ins.Table)
 		if err != nil {
-			_ = stmt.AddError(err)
+			p.refuse(stmt, err)
+			return
 		} else if rt != ins.Table {
 			ins.Table = clause.Table{Name: rt.Name} // no alias: INSERT INTO takes none everywhere
 			c.Expression = ins
@@ -107,7 +126,8 @@ func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
 	}
 	ref, err := p.mainRef(stmt, sc, false)
 	if err != nil {
-		_ = stmt.AddError(err)
+		p.refuse(stmt, err)
+		return
 	}
 	if ref == "" {
 		p.delegate("INSERT", c, b)
@@ -136,14 +156,19 @@ func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
 		return
 	}
 	sc := scopeOf(stmt.Context)
-	if !p.inspect(stmt, sc) || (sc != nil && sc.global) {
+	if !p.inspect(stmt, sc) {
+		stmt.WriteString(refused)
+		return
+	}
+	if sc != nil && sc.global {
 		p.delegate("UPDATE", c, b)
 		return
 	}
 	if upd.Table.Name != "" && upd.Table.Name != clause.CurrentTable {
 		rt, err := p.routeTable(sc, upd.Table)
 		if err != nil {
-			_ = stmt.AddError(err)
+			p.refuse(stmt, err)
+			return
 		} else if rt != upd.Table {
 			upd.Table = rt
 			c.Expression = upd
@@ -153,7 +178,8 @@ func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
 	}
 	ref, err := p.mainRef(stmt, sc, true)
 	if err != nil {
-		_ = stmt.AddError(err)
+		p.refuse(stmt, err)
+		return
 	}
 	if ref == "" {
 		p.delegate("UPDATE", c, b)
@@ -196,6 +222,16 @@ func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
 	}
 	if phys, err := p.resolve(sc, m.qualifier, m.table); err != nil || phys == nil {
 		p.delegate("DELETE", c, b)
+		return
+	}
+	if _, limited := stmt.Clauses["LIMIT"]; limited {
+		p.refuse(stmt, &StatementError{Table: m.table, Tenant: sc.tenant, Err: ErrUnroutable,
+			Detail: "MySQL cannot delete with LIMIT from an aliased prefixed table; delete by key instead"})
+		return
+	}
+	if _, ordered := stmt.Clauses["ORDER BY"]; ordered {
+		p.refuse(stmt, &StatementError{Table: m.table, Tenant: sc.tenant, Err: ErrUnroutable,
+			Detail: "MySQL cannot delete with ORDER BY from an aliased prefixed table; delete by key instead"})
 		return
 	}
 	alias := m.alias

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -30,8 +31,15 @@ func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
 	if in.err == nil && stmt.TableExpr != nil {
 		in.values(stmt.TableExpr.Vars)
 	}
-	if values, ok := stmt.Dest.(map[string]any); ok && in.err == nil {
-		in.value(values) // Update and Updates with a map: not yet a SET clause
+	if in.err == nil {
+		switch dest := stmt.Dest.(type) { // maps of Update, Updates and Create: not yet clauses
+		case map[string]any:
+			in.value(dest)
+		case []map[string]any:
+			for _, m := range dest {
+				in.value(m)
+			}
+		}
 	}
 	if in.err != nil {
 		_ = stmt.AddError(in.err)
@@ -90,6 +98,7 @@ func (in *inspector) expr(e clause.Expression) {
 	case clause.Like:
 		in.value(e.Value)
 	case clause.Select:
+		in.columns(e.Columns)
 		in.expr(e.Expression)
 	case clause.From:
 		for _, j := range e.Joins {
@@ -102,15 +111,69 @@ func (in *inspector) expr(e clause.Expression) {
 			in.value(a.Value)
 		}
 	case clause.GroupBy:
+		in.columns(e.Columns)
 		in.exprs(e.Having)
 	case clause.OrderBy:
+		for _, c := range e.Columns {
+			in.column(c.Column)
+		}
 		in.expr(e.Expression)
+	case clause.Returning:
+		in.columns(e.Columns)
+	case clause.Values:
+		for _, row := range e.Values {
+			in.values(row)
+		}
 	case clause.OnConflict:
 		in.exprs(e.Where.Exprs)
 		in.exprs(e.TargetWhere.Exprs)
 		for _, a := range e.DoUpdates {
 			in.value(a.Value)
 		}
+	case TableRef:
+		in.tableRef(e)
+	default:
+		in.foreign(e)
+	}
+}
+
+// columns checks raw column text: Select("(SELECT ... FROM comments) AS n"),
+// Order, Group, Pluck and Distinct strings become raw columns.
+func (in *inspector) columns(cols []clause.Column) {
+	for _, c := range cols {
+		in.column(c)
+	}
+}
+
+func (in *inspector) column(c clause.Column) {
+	if c.Raw {
+		in.raw(c.Name, false)
+	}
+}
+
+// tableRef refuses Table(ctx, ...) for one tenant inside a statement for
+// another.
+func (in *inspector) tableRef(t TableRef) {
+	if in.err != nil || t.ctx == nil || in.sc == nil || in.sc.tenant == "" {
+		return
+	}
+	if ref := scopeOf(t.ctx); ref != nil && ref.tenant != "" && ref.tenant != in.sc.tenant {
+		in.err = &StatementError{Table: t.Name, Tenant: in.sc.tenant, Err: ErrCrossTenant,
+			Detail: "kirayedar.Table names it for tenant " + quoteName(ref.tenant)}
+	}
+}
+
+// foreign refuses GORM's generic subqueries (gorm.G[T](db)...): GORM builds
+// them with context.Background() whatever the caller's context, and drops
+// the error that building them without a tenant raises.
+func (in *inspector) foreign(e clause.Expression) {
+	t := reflect.TypeOf(e)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if in.err == nil && t.PkgPath() == "gorm.io/gorm" && t.Name() != "result" {
+		in.err = &StatementError{Err: ErrUnroutable,
+			Detail: "a gorm.G subquery is built without the statement's context; use a *gorm.DB subquery"}
 	}
 }
 
@@ -145,6 +208,13 @@ func (in *inspector) value(v any) {
 	switch v := v.(type) {
 	case *gorm.DB:
 		in.err = in.p.checkSubquery(in.sc, v)
+	case clause.Table:
+		if v.Name != clause.CurrentTable {
+			qualifier, table := splitQualified(v.Name)
+			if in.sc == nil || !in.sc.global {
+				in.err = in.p.checkRawTable(in.sc, qualifier, table)
+			}
+		}
 	case clause.Expression:
 		in.expr(v)
 	case []any:
@@ -160,22 +230,19 @@ func (in *inspector) value(v any) {
 
 // checkSubquery builds sub the way GORM will, without sending it, and
 // returns the error that building it would have hidden: no tenant, an invalid
-// one, or a tenant other than the outer statement's.
+// one, a tenant other than the outer statement's, or a tenant table its SQL
+// names unrouted (a raw subquery, or one built on a *gorm.DB without the
+// plugin).
 func (p *Plugin) checkSubquery(outer *scope, sub *gorm.DB) error {
 	if sub == nil || sub.Statement == nil {
 		return nil
 	}
+	if sub.Statement.SQL.Len() > 0 { // db.Raw(...) as a subquery
+		return p.checkRaw(outer, sub.Statement.SQL.String(), false)
+	}
 	ctx := sub.Statement.Context
 	if ctx == nil {
 		ctx = context.Background()
-	}
-	if inner := scopeOf(ctx); inner != nil && inner.tenant != "" && outer != nil && outer.tenant != "" &&
-		inner.tenant != outer.tenant {
-		return &StatementError{Tenant: outer.tenant, Err: ErrCrossTenant,
-			Detail: "it embeds a subquery built for tenant " + quoteName(inner.tenant)}
-	}
-	if sub.Statement.SQL.Len() > 0 {
-		return nil // a raw subquery: not routed, like all raw SQL
 	}
 	dry := sub.Session(&gorm.Session{DryRun: true, Context: ctx, Logger: logger.Discard})
 	dry.Callback().Query().Execute(dry)
@@ -186,5 +253,16 @@ func (p *Plugin) checkSubquery(outer *scope, sub *gorm.DB) error {
 		}
 		return err
 	}
-	return nil
+	// Compare after the dry run: the subquery's own scopes (WithTenant) ran.
+	inner := scopeOf(dry.Statement.Context)
+	switch {
+	case inner != nil && inner.global:
+		return nil // global on purpose
+	case inner != nil && inner.tenant != "" && outer != nil && outer.tenant != "" && inner.tenant != outer.tenant:
+		return &StatementError{Tenant: outer.tenant, Err: ErrCrossTenant,
+			Detail: "it embeds a subquery built for tenant " + quoteName(inner.tenant)}
+	case inner != nil && inner.tenant != "":
+		return p.checkRaw(inner, dry.Statement.SQL.String(), false)
+	}
+	return p.checkRaw(outer, dry.Statement.SQL.String(), false)
 }

@@ -17,15 +17,21 @@ import (
 // testPlugin is a plugin as Initialize would leave it, without a database.
 func testPlugin(engine dialect.Engine, strategy Strategy) *Plugin {
 	p := New(Config{})
-	p.engine, p.strategy, p.global = engine, strategy, "public"
-	p.tables = &tableRegistry{kind: map[string]tableKind{
+	p.engine, p.strategy, p.global = engine, strategy, engine.DefaultGlobalSchema()
+	p.tables = registryOf(map[string]tableKind{
 		"posts": tenantTable, "comments": tenantTable, "blog_posts": tenantTable, "plans": globalTable,
-	}}
+	})
 	p.rules = dialect.Rules{Engine: engine, GlobalSchema: "public"}
 	if strategy == StrategyPrefix {
 		p.rules.PrefixSeparator = "_"
 	}
 	return p
+}
+
+func registryOf(kinds map[string]tableKind) *tableRegistry {
+	r := &tableRegistry{}
+	r.current.Store(&tableSnapshot{kind: kinds})
+	return r
 }
 
 func TestMainTableOf(t *testing.T) {
@@ -44,6 +50,9 @@ func TestMainTableOf(t *testing.T) {
 		{"u", &clause.Expr{SQL: "(?) AS u", Vars: []any{1}}, mainTable{raw: true}},
 		{"p", &clause.Expr{SQL: "(SELECT * FROM posts) p"}, mainTable{raw: true}},
 		{"x", &clause.Expr{SQL: "posts p JOIN comments c ON true"}, mainTable{raw: true}},
+		{"", &clause.Expr{SQL: "acme . posts"}, mainTable{qualifier: "acme", table: "posts"}},
+		{"", &clause.Expr{SQL: "acme/**/./**/posts x"}, mainTable{qualifier: "acme", table: "posts", alias: "x"}},
+		{"posts", &clause.Expr{SQL: "ONLY posts"}, mainTable{raw: true}},
 	}
 	for _, tc := range cases {
 		stmt := &gorm.Statement{Table: tc.table, TableExpr: tc.expr}
@@ -85,6 +94,33 @@ func TestCheckRaw(t *testing.T) {
 		{prefix, acme, "FROM globex_comments", ErrCrossTenant},
 		{prefix, acme, "FROM globex_unknown", nil},
 		{prefix, nil, "FROM acme_blog_posts", ErrNoTenant},
+		{prefix, acme, "FROM main.globex_posts", ErrCrossTenant},
+		{prefix, acme, "FROM main.posts", ErrCrossTenant},
+		{prefix, acme, "FROM [comments]", ErrUnroutable},
+		{prefix, acme, "FROM `COMMENTS`", ErrUnroutable},
+		// What the review found escaping a keyword-after-keyword scan.
+		{schema, acme, "SELECT * FROM ONLY comments", ErrUnroutable},
+		{schema, acme, "EXISTS (TABLE comments)", ErrUnroutable},
+		{schema, acme, "FROM (comments)", ErrUnroutable},
+		{schema, acme, "FROM/**/comments", ErrUnroutable},
+		{schema, acme, "FROM -- a comment\n comments", ErrUnroutable},
+		{schema, acme, "STRAIGHT_JOIN comments ON true", ErrUnroutable},
+		{schema, acme, "FROM globex . comments", ErrCrossTenant},
+		{schema, acme, "LEFT JOIN LATERAL (SELECT * FROM comments) c ON true", ErrUnroutable},
+		{schema, acme, "FROM plans, LATERAL generate_series(1, 3) g", nil},
+		{schema, acme, "EXTRACT(YEAR FROM created_at)", nil},
+		{schema, acme, "title = 'it''s FROM comments'", nil},
+		{schema, acme, "title = E'\\' FROM comments'", nil},
+		{schema, acme, "title = $$ FROM comments $$", nil},
+		{schema, acme, "title = $1", nil},
+		{schema, acme, `CREATE TABLE "posts" (id int)`, ErrUnroutable},
+		{schema, acme, "ALTER TABLE posts ADD x int", ErrUnroutable},
+		{schema, acme, "DROP TABLE IF EXISTS plans, posts CASCADE", ErrUnroutable},
+		{schema, acme, "CREATE INDEX IF NOT EXISTS idx ON posts (title)", ErrUnroutable},
+		{schema, acme, "CONSTRAINT fk FOREIGN KEY (post_id) REFERENCES posts(id)", ErrUnroutable},
+		{schema, acme, "TRUNCATE comments", ErrUnroutable},
+		{schema, acme, "JOIN x ON posts.id = x.post_id", nil},
+		{schema, acme, `SELECT "acme"."posts"."id" FROM "acme"."posts"`, nil},
 	}
 	for _, tc := range cases {
 		err := tc.p.checkRaw(tc.sc, tc.sql, false)
@@ -92,8 +128,10 @@ func TestCheckRaw(t *testing.T) {
 			t.Errorf("%s checkRaw(%q) = %v, want %v", tc.p.strategy, tc.sql, err, tc.want)
 		}
 	}
-	if err := schema.checkRaw(acme, "comments c", true); !errors.Is(err, ErrUnroutable) {
-		t.Errorf("a raw table expression naming a tenant table: %v", err)
+	for _, fragment := range []string{"comments c", ", comments", "ONLY comments", "LEFT JOIN comments ON true"} {
+		if err := schema.checkRaw(acme, fragment, true); !errors.Is(err, ErrUnroutable) {
+			t.Errorf("the table expression or join %q: %v, want ErrUnroutable", fragment, err)
+		}
 	}
 }
 
@@ -118,10 +156,10 @@ func TestResolvePrefixedNamesAreUnambiguous(t *testing.T) {
 }
 
 func TestPrefixCollisionsAreReserved(t *testing.T) {
-	r := &tableRegistry{kind: map[string]tableKind{
+	r := registryOf(map[string]tableKind{
 		"features": tenantTable, "posts": tenantTable, "blog_posts": tenantTable,
 		"plan_features": globalTable, "kirayedar_tenants": globalTable,
-	}}
+	})
 	got := map[string]bool{}
 	for _, id := range r.prefixCollisions("_") {
 		got[id] = true

@@ -51,7 +51,7 @@ func (n prefixNamer) SchemaName(table string) string {
 }
 
 func (n prefixNamer) prefixed(table string) string {
-	if n.tables.lookup(table) == tenantTable {
+	if kind, _ := n.tables.classify(table); kind == tenantTable {
 		return n.prefix + table
 	}
 	return table
@@ -83,7 +83,7 @@ func (p *Plugin) prefixMigrationDB(app *gorm.DB, pool gorm.ConnPool, tenant stri
 			return
 		}
 		seen[s] = true
-		if p.tables.lookup(s.Table) == tenantTable {
+		if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
 			s.Table = prefix + s.Table
 		}
 		if strings.HasPrefix(s.Table, prefix) {

@@ -126,8 +126,9 @@ func (b prefixBackend) migrateIn(db *gorm.DB, tenant string) error {
 // references.
 func (b prefixBackend) physicalTables(tenant string) []string {
 	p := b.pr.p
-	names := make([]string, len(p.tables.dropOrder))
-	for i, t := range p.tables.dropOrder {
+	order := p.tables.snapshot().dropOrder
+	names := make([]string, len(order))
+	for i, t := range order {
 		names[i] = tenant + p.cfg.PrefixSeparator + t
 	}
 	return names

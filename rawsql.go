@@ -43,15 +43,22 @@ func (t TableRef) Build(b clause.Builder) {
 		_ = stmt.AddError(err)
 		return
 	}
-	ctx := t.ctx
-	if ctx == nil {
-		ctx = stmt.Context
+	sc := scopeOf(t.ctx)
+	if t.ctx == nil {
+		sc = scopeOf(stmt.Context)
+	} else if own := scopeOf(stmt.Context); own != nil && own.tenant != "" && sc != nil && sc.tenant != "" && own.tenant != sc.tenant {
+		p.refuse(stmt, &StatementError{Table: t.Name, Tenant: own.tenant, Err: ErrCrossTenant,
+			Detail: "kirayedar.Table names it for tenant " + quoteName(sc.tenant)})
+		return
 	}
 	qualifier, table := splitQualified(t.Name)
-	phys, err := p.resolve(scopeOf(ctx), qualifier, table)
+	phys, err := p.resolve(sc, qualifier, table)
 	if err != nil {
-		_ = stmt.AddError(err)
+		p.refuse(stmt, err)
 		return
+	}
+	if sc != nil && (sc.tenant != "" || sc.global) {
+		markRawScope(stmt, sc)
 	}
 	if phys == nil {
 		stmt.WriteQuoted(clause.Table{Name: t.Name})
@@ -60,65 +67,155 @@ func (t TableRef) Build(b clause.Builder) {
 	stmt.WriteString(phys.quoted)
 }
 
-// checkRaw looks for tenant tables named in a raw SQL fragment where only a
-// table can stand (after FROM, JOIN, INTO, UPDATE, and in FROM lists; with
-// tablePosition, also its first word). Naming one there is refused unless the
-// scope is global or the name is already that tenant's own physical table:
-// the plugin cannot rewrite raw SQL, and the name would resolve to the
-// global copy.
-func (p *Plugin) checkRaw(sc *scope, sqlText string, tablePosition bool) error {
+// rawScopeKey marks, in a raw statement's settings, the scope its Table
+// references were written for, so the raw-SQL check accepts that tenant's
+// physical names (or, for a global Table, the global copy) even when the
+// statement's context carries no tenant.
+type rawScopeKey struct{}
+
+var mixedScopes = &scope{} // Table references for several scopes: accept none
+
+func markRawScope(stmt *gorm.Statement, sc *scope) {
+	if prev, loaded := stmt.Settings.LoadOrStore(rawScopeKey{}, sc); loaded {
+		if p := prev.(*scope); p.tenant != sc.tenant || p.global != sc.global {
+			stmt.Settings.Store(rawScopeKey{}, mixedScopes)
+		}
+	}
+}
+
+// checkPrebuilt checks raw SQL (Raw, Exec, and GORM's migrator, which runs
+// through Exec) before it is sent: a tenant table it names directly is
+// refused, as it would resolve to the global copy.
+func (p *Plugin) checkPrebuilt(db *gorm.DB) {
+	stmt := db.Statement
+	if db.Error != nil || stmt.SQL.Len() == 0 {
+		return
+	}
+	sc := scopeOf(stmt.Context)
 	if sc != nil && sc.global {
+		return
+	}
+	if sc == nil || sc.tenant == "" && sc.err == nil {
+		if marked, ok := stmt.Settings.Load(rawScopeKey{}); ok {
+			sc = marked.(*scope)
+		}
+	}
+	if err := p.checkRaw(sc, stmt.SQL.String(), false); err != nil {
+		_ = db.AddError(err)
+	}
+}
+
+// checkRaw looks for tenant tables named in a raw SQL fragment where only a
+// table can stand: after FROM, JOIN, USING, INTO, UPDATE, TABLE, TRUNCATE,
+// REFERENCES and CREATE INDEX ... ON, in lists after them, inside
+// parentheses and past ONLY or LATERAL; with tablePosition, also at its very
+// start (a table expression, a raw join). Naming one there is refused unless
+// the scope is global or the name is that tenant's own physical table: the
+// plugin cannot rewrite raw SQL, and the name would resolve to the global
+// copy. It is a lexical check, not a parser: a name assembled at run time
+// escapes it.
+func (p *Plugin) checkRaw(sc *scope, sqlText string, tablePosition bool) error {
+	if sc != nil && sc.global || sqlText == "" {
 		return nil
 	}
-	q := p.engine.QuoteChar()
-	s := sqlText
-	expectTable := tablePosition
-	for len(s) > 0 {
-		if expectTable {
-			expectTable = false
-			for {
-				s = strings.TrimLeft(s, " \t\r\n")
-				qualifier, table, rest := readQualified(s, q)
-				if table == "" {
-					break
-				}
-				if err := p.checkRawTable(sc, qualifier, table); err != nil {
-					return err
-				}
-				s = skipAlias(rest, q)
-				if !strings.HasPrefix(s, ",") {
-					break
-				}
-				s = s[1:]
+	lx := lexer{s: sqlText, engine: p.engine}
+	at, sawIndex := noTable, false
+	if tablePosition {
+		at = tableList
+	}
+	for {
+		tok := lx.next()
+		if tok.kind == tokEOF {
+			return nil
+		}
+		if at != noTable {
+			if err := p.checkTablesAt(&lx, tok, at, sc); err != nil {
+				return err
 			}
+			at = noTable
 			continue
 		}
-		c := s[0]
 		switch {
-		case c == '\'':
-			s = skipQuoted(s, '\'')
-		case c == q || c == '"' || c == '`':
-			s = skipQuoted(s, c)
-		case isIdentByte(c):
-			i := 1
-			for i < len(s) && isIdentByte(s[i]) {
-				i++
+		case tok.kind == tokPunct && tok.text == ";":
+			sawIndex = false
+		case tok.kind == tokWord:
+			at = tablePositionAfter(tok.text, sawIndex)
+			if strings.EqualFold(tok.text, "index") {
+				sawIndex = true
 			}
-			expectTable = isTableKeyword(s[:i])
-			s = s[i:]
-		default:
-			s = s[1:]
 		}
 	}
-	return nil
+}
+
+// position says what may follow a keyword: one table, a list of them, or a
+// list in which a name followed by "(" is a function (FROM generate_series(...)).
+type position uint8
+
+const (
+	noTable position = iota
+	tableList
+	tableListOrFunction
+)
+
+func tablePositionAfter(word string, sawIndex bool) position {
+	switch strings.ToUpper(word) {
+	case "FROM", "JOIN", "STRAIGHT_JOIN", "USING":
+		return tableListOrFunction
+	case "INTO", "UPDATE", "TABLE", "TABLES", "TRUNCATE", "REFERENCES":
+		return tableList
+	case "ON":
+		if sawIndex {
+			return tableList
+		}
+	}
+	return noTable
+}
+
+// checkTablesAt reads the table (or tables) starting with tok and checks each.
+func (p *Plugin) checkTablesAt(lx *lexer, tok token, at position, sc *scope) error {
+	for {
+		switch {
+		case tok.kind == tokPunct && (tok.text == "(" || tok.text == ","):
+			tok = lx.next()
+			continue
+		case tok.kind == tokWord && isTableModifier(tok.text):
+			tok = lx.next()
+			continue
+		case tok.kind == tokWord && isSubqueryStart(tok.text):
+			return nil // its own FROM is checked as the scan goes on
+		}
+		qualifier, table, ok := readTableName(lx, tok)
+		if !ok {
+			return nil
+		}
+		if next := lx.peek(); at == tableListOrFunction && next.kind == tokPunct && next.text == "(" && qualifier == "" {
+			return nil // a function call, not a table
+		}
+		if err := p.checkRawTable(sc, qualifier, table); err != nil {
+			return err
+		}
+		// An alias, then possibly another table of the list.
+		next := lx.peek()
+		if next.kind == tokWord && strings.EqualFold(next.text, "as") {
+			lx.next()
+			lx.next()
+			next = lx.peek()
+		} else if next.kind == tokQuoted || next.kind == tokWord && !isClauseKeyword(next.text) {
+			lx.next()
+			next = lx.peek()
+		}
+		if next.kind != tokPunct || next.text != "," {
+			return nil
+		}
+		lx.next()
+		tok = lx.next()
+	}
 }
 
 func (p *Plugin) checkRawTable(sc *scope, qualifier, table string) error {
-	if lower := strings.ToLower(table); lower != table && p.tables.lookup(lower) != unknownTable {
-		table = lower // PostgreSQL folds unquoted names; be as strict everywhere
-	}
-	if qualifier == "" && p.tables.lookup(table) == tenantTable {
-		st := &StatementError{Table: table, Err: ErrUnroutable,
+	kind, name := p.tables.classify(table)
+	if qualifier == "" && kind == tenantTable {
+		st := &StatementError{Table: name, Err: ErrUnroutable,
 			Detail: "raw SQL names it; use a model, a relation join or kirayedar.Table"}
 		if sc != nil {
 			st.Tenant = sc.tenant
@@ -129,70 +226,31 @@ func (p *Plugin) checkRawTable(sc *scope, qualifier, table string) error {
 	return err
 }
 
-func isTableKeyword(w string) bool {
-	switch len(w) {
-	case 4:
-		return strings.EqualFold(w, "from") || strings.EqualFold(w, "join") || strings.EqualFold(w, "into")
-	case 6:
-		return strings.EqualFold(w, "update")
-	}
-	return false
-}
-
-// readQualified reads "table" or "schema.table", bare or quoted.
-func readQualified(s string, q byte) (qualifier, table, rest string) {
-	first, rest := nextIdent(s, q)
-	if first == "" {
-		return "", "", s
-	}
-	if strings.HasPrefix(rest, ".") {
-		if second, after := nextIdent(rest[1:], q); second != "" {
-			return first, second, after
-		}
-	}
-	return "", first, rest
-}
-
-// skipAlias skips "[AS] alias" after a table unless the next word is a
-// keyword that continues the statement.
-func skipAlias(s string, q byte) string {
-	t := strings.TrimLeft(s, " \t\r\n")
-	word, rest := nextIdent(t, q)
-	if word == "" {
-		return t
-	}
-	if strings.EqualFold(word, "as") {
-		t = strings.TrimLeft(rest, " \t\r\n")
-		word, rest = nextIdent(t, q)
-		if word == "" {
-			return t
-		}
-	}
-	if isClauseKeyword(word) {
-		return t
-	}
-	return strings.TrimLeft(rest, " \t\r\n")
-}
-
-func isClauseKeyword(w string) bool {
-	switch strings.ToLower(w) {
-	case "on", "using", "where", "join", "left", "right", "inner", "outer", "full", "cross", "natural",
-		"group", "order", "limit", "offset", "having", "union", "set", "values", "select", "window",
-		"for", "returning", "straight_join", "lateral":
+func isTableModifier(w string) bool {
+	switch strings.ToUpper(w) {
+	case "ONLY", "LATERAL", "IF", "NOT", "EXISTS", "IGNORE", "LOW_PRIORITY", "HIGH_PRIORITY", "DELAYED",
+		"QUICK", "TABLE", "TEMPORARY", "TEMP", "UNLOGGED", "CONCURRENTLY", "OR", "REPLACE", "ABORT",
+		"FAIL", "ROLLBACK", "NATURAL", "INNER", "OUTER", "LEFT", "RIGHT", "FULL", "CROSS", "JOIN":
 		return true
 	}
 	return false
 }
 
-func skipQuoted(s string, q byte) string {
-	for i := 1; i < len(s); i++ {
-		if s[i] == q {
-			if i+1 < len(s) && s[i+1] == q { // doubled quote
-				i++
-				continue
-			}
-			return s[i+1:]
-		}
+func isSubqueryStart(w string) bool {
+	switch strings.ToUpper(w) {
+	case "SELECT", "VALUES", "WITH", "SET", "DEFAULT":
+		return true
 	}
-	return ""
+	return false
+}
+
+func isClauseKeyword(w string) bool {
+	switch strings.ToUpper(w) {
+	case "ON", "USING", "WHERE", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL",
+		"GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "UNION", "EXCEPT", "INTERSECT", "SET", "VALUES",
+		"SELECT", "WINDOW", "FOR", "RETURNING", "STRAIGHT_JOIN", "LATERAL", "PARTITION", "USE", "FORCE",
+		"IGNORE", "DEFAULT", "ADD", "DROP", "ALTER", "RENAME", "CASCADE", "RESTRICT", "WITH", "AS":
+		return true
+	}
+	return false
 }

@@ -40,8 +40,9 @@ func (p *Plugin) tablesFor(tenant string) (tenantTables, error) {
 	if err := p.ValidateTenantID(tenant); err != nil {
 		return nil, err
 	}
-	t = make(tenantTables, len(p.tables.kind))
-	for table, kind := range p.tables.kind {
+	kinds := p.tables.snapshot().kind
+	t = make(tenantTables, len(kinds))
+	for table, kind := range kinds {
 		if kind == tenantTable {
 			t[table] = p.physicalName(tenant, table)
 		}
@@ -71,33 +72,37 @@ func (p *Plugin) physicalName(tenant, table string) *physical {
 // "acme" and "posts"). It returns nil to leave the reference as written, the
 // tenant's physical table, or the error that refuses the statement.
 func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) {
-	switch p.tables.lookup(table) {
+	kind, name := p.tables.classify(table)
+	switch kind {
 	case globalTable:
 		return nil, nil
 	case unknownTable:
-		if qualifier == "" && p.strategy == StrategyPrefix {
+		if p.strategy == StrategyPrefix { // whatever the qualifier: main.globex_posts too
 			return nil, p.checkPrefixed(sc, table)
 		}
 		return nil, nil
 	}
 	if sc == nil || (!sc.global && sc.tenant == "") {
-		return nil, &StatementError{Table: table, Err: ErrNoTenant}
+		return nil, &StatementError{Table: name, Err: ErrNoTenant}
 	}
 	if sc.global {
 		return nil, nil
 	}
 	if sc.err != nil {
-		return nil, &StatementError{Table: table, Tenant: sc.tenant, Err: sc.err}
+		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: sc.err}
 	}
 	if qualifier != "" && (p.strategy != StrategySchema || qualifier != sc.tenant) {
-		return nil, &StatementError{Table: table, Tenant: sc.tenant, Err: ErrCrossTenant,
+		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: ErrCrossTenant,
 			Detail: "it names " + qualifier + "." + table + " explicitly"}
 	}
 	names, err := p.tablesFor(sc.tenant)
 	if err != nil {
-		return nil, &StatementError{Table: table, Tenant: sc.tenant, Err: err}
+		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: err}
 	}
-	return names[table], nil
+	if phys := names[name]; phys != nil {
+		return phys, nil
+	}
+	return p.physicalName(sc.tenant, name), nil // a join table set up after the cache entry
 }
 
 // checkPrefixed refuses a statement that names some tenant's physical table
@@ -105,12 +110,13 @@ func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) 
 // prefix separator cannot occur in tenant IDs, so the split is unambiguous.
 func (p *Plugin) checkPrefixed(sc *scope, table string) error {
 	sep := p.cfg.PrefixSeparator
-	i := strings.Index(table, sep)
+	lower := strings.ToLower(table)
+	i := strings.Index(lower, sep)
 	if i <= 0 {
 		return nil
 	}
-	owner, base := table[:i], table[i+len(sep):]
-	if p.tables.lookup(base) != tenantTable {
+	owner, base := lower[:i], lower[i+len(sep):]
+	if kind, _ := p.tables.classify(base); kind != tenantTable {
 		return nil
 	}
 	switch {
@@ -127,7 +133,7 @@ func (p *Plugin) checkPrefixed(sc *scope, table string) error {
 // mainTable is the statement's own table as written: the table GORM parsed
 // from the model, or what db.Table set. alias is set when db.Table gave one
 // ("posts p"); raw is set when the table expression is SQL the plugin cannot
-// take apart (a subquery, placeholders).
+// take apart (a subquery, placeholders, a join list).
 type mainTable struct {
 	qualifier, table, alias string
 	raw                     bool
@@ -141,57 +147,44 @@ func (p *Plugin) mainTableOf(stmt *gorm.Statement) mainTable {
 	if len(expr.Vars) > 0 {
 		return mainTable{raw: true}
 	}
-	sql := strings.TrimSpace(expr.SQL)
-	first, rest := nextIdent(sql, p.engine.QuoteChar())
-	if first == "" {
+	lx := lexer{s: expr.SQL, engine: p.engine}
+	first := lx.next()
+	if first.kind == tokWord && (isTableModifier(first.text) || isSubqueryStart(first.text)) {
+		return mainTable{raw: true} // "ONLY posts": checkRaw reads past the modifier
+	}
+	qualifier, table, ok := readTableName(&lx, first)
+	if !ok {
 		return mainTable{raw: true}
 	}
-	m := mainTable{table: first}
-	if strings.HasPrefix(rest, ".") {
-		second, after := nextIdent(rest[1:], p.engine.QuoteChar())
-		if second == "" {
-			return mainTable{raw: true}
-		}
-		m.qualifier, m.table, rest = first, second, after
+	m := mainTable{qualifier: qualifier, table: table}
+	tok := lx.next()
+	if tok.kind == tokWord && strings.EqualFold(tok.text, "as") {
+		tok = lx.next()
 	}
-	rest = strings.TrimSpace(rest)
-	if rest == "" {
+	if tok.kind == tokEOF {
 		return m
 	}
-	if len(rest) > 3 && strings.EqualFold(rest[:3], "as ") {
-		rest = strings.TrimSpace(rest[3:])
+	if (tok.kind == tokWord || tok.kind == tokQuoted) && lx.next().kind == tokEOF {
+		m.alias = tok.text
+		return m
 	}
-	alias, after := nextIdent(rest, p.engine.QuoteChar())
-	if alias == "" || strings.TrimSpace(after) != "" {
-		return mainTable{raw: true}
-	}
-	m.alias = alias
-	return m
+	return mainTable{raw: true}
 }
 
-// nextIdent reads one identifier, bare or quoted with q or '"', from the
-// start of s and returns it with the rest of s.
-func nextIdent(s string, q byte) (ident, rest string) {
-	if s == "" {
-		return "", s
+// readTableName reads "table" or "qualifier.table", bare or quoted, starting
+// with tok; whitespace and comments around the dot are allowed, as the
+// engines allow them.
+func readTableName(lx *lexer, tok token) (qualifier, table string, ok bool) {
+	if tok.kind != tokWord && tok.kind != tokQuoted {
+		return "", "", false
 	}
-	if c := s[0]; c == q || c == '"' || c == '`' {
-		end := strings.IndexByte(s[1:], c)
-		if end <= 0 {
-			return "", s
+	if dot := lx.peek(); dot.kind == tokPunct && dot.text == "." {
+		lx.next()
+		second := lx.next()
+		if second.kind != tokWord && second.kind != tokQuoted {
+			return "", "", false
 		}
-		return s[1 : end+1], s[end+2:]
+		return tok.text, second.text, true
 	}
-	i := 0
-	for i < len(s) && isIdentByte(s[i]) {
-		i++
-	}
-	if i == 0 {
-		return "", s
-	}
-	return s[:i], s[i:]
-}
-
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
+	return "", tok.text, true
 }

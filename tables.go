@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
@@ -19,23 +21,95 @@ const (
 )
 
 // tableRegistry classifies table names, as GORM's tenant-neutral schema cache
-// names them, into tenant and global tables. It is built once by Initialize
-// and read without locks afterwards.
+// names them, into tenant and global tables. It is built by Initialize and
+// read without locks; it changes only when a many2many join table is
+// replaced with (*gorm.DB).SetupJoinTable after the plugin was registered.
 type tableRegistry struct {
-	kind map[string]tableKind
+	current atomic.Pointer[tableSnapshot]
 	// models are the tenant models to migrate: those configured, in the
 	// order given, then the related models discovered from them.
 	models []any
+	// joins are the many2many relations of tenant models, watched for
+	// SetupJoinTable.
+	joins []*joinWatch
+	mu    sync.Mutex // serializes refresh
+}
+
+type tableSnapshot struct {
+	kind map[string]tableKind
 	// dropOrder lists every tenant table so that each comes before the
 	// tables it references: join tables first, then models dependents-first.
 	dropOrder []string
 }
 
-func (r *tableRegistry) lookup(table string) tableKind { return r.kind[table] }
+type joinWatch struct {
+	rel  *schema.Relationship
+	seen atomic.Pointer[schema.Schema] // the JoinTable classified last
+}
+
+// classify returns the kind of a table and its name as registered. Names
+// match case-insensitively, as PostgreSQL folds unquoted names and SQLite
+// ignores case: a table written "Comments" is the tenant table "comments".
+func (r *tableRegistry) classify(table string) (tableKind, string) {
+	for attempt := 0; attempt < 2; attempt++ {
+		snap := r.current.Load()
+		if k, ok := snap.kind[table]; ok {
+			return k, table
+		}
+		if lower := strings.ToLower(table); lower != table {
+			if k, ok := snap.kind[lower]; ok {
+				return k, lower
+			}
+		}
+		if !r.refresh() {
+			break
+		}
+	}
+	return unknownTable, table
+}
+
+func (r *tableRegistry) snapshot() *tableSnapshot { return r.current.Load() }
+
+// refresh reclassifies join tables that SetupJoinTable replaced since the
+// last look, and reports whether anything changed.
+func (r *tableRegistry) refresh() bool {
+	changed := false
+	for _, w := range r.joins {
+		if w.rel.JoinTable != w.seen.Load() {
+			changed = true
+			break
+		}
+	}
+	if !changed {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.current.Load()
+	next := &tableSnapshot{kind: make(map[string]tableKind, len(old.kind)+1)}
+	for t, k := range old.kind {
+		next.kind[t] = k
+	}
+	var added []string
+	for _, w := range r.joins {
+		jt := w.rel.JoinTable
+		if jt == nil || jt == w.seen.Load() {
+			continue
+		}
+		if next.kind[jt.Table] == unknownTable {
+			next.kind[jt.Table] = tenantTable
+			added = append(added, jt.Table)
+		}
+		w.seen.Store(jt)
+	}
+	next.dropOrder = append(added, old.dropOrder...)
+	r.current.Store(next)
+	return true
+}
 
 func (r *tableRegistry) tenantNames() []string {
 	var names []string
-	for t, k := range r.kind {
+	for t, k := range r.snapshot().kind {
 		if k == tenantTable {
 			names = append(names, t)
 		}
@@ -46,7 +120,7 @@ func (r *tableRegistry) tenantNames() []string {
 
 func (r *tableRegistry) longestTenantTable() int {
 	n := 0
-	for t, k := range r.kind {
+	for t, k := range r.snapshot().kind {
 		if k == tenantTable && len(t) > n {
 			n = len(t)
 		}
@@ -59,8 +133,9 @@ func (r *tableRegistry) longestTenantTable() int {
 // "plan_features"), so validation can refuse them.
 func (r *tableRegistry) prefixCollisions(sep string) []string {
 	var ids []string
-	for g := range r.kind {
-		for t, tk := range r.kind {
+	kinds := r.snapshot().kind
+	for g := range kinds {
+		for t, tk := range kinds {
 			if tk == tenantTable && len(g) > len(sep)+len(t) && strings.HasSuffix(g, sep+t) {
 				ids = append(ids, g[:len(g)-len(sep)-len(t)])
 			}
@@ -74,7 +149,8 @@ func (r *tableRegistry) prefixCollisions(sep string) []string {
 // their many2many join tables are tenant tables unless a global model owns
 // them; the registry table is global.
 func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*tableRegistry, error) {
-	r := &tableRegistry{kind: map[string]tableKind{registry: globalTable}, models: append([]any(nil), tenantModels...)}
+	r := &tableRegistry{models: append([]any(nil), tenantModels...)}
+	kind := map[string]tableKind{registry: globalTable}
 	parse := func(model any) (*schema.Schema, error) {
 		stmt := &gorm.Statement{DB: db}
 		if err := stmt.Parse(model); err != nil {
@@ -88,10 +164,10 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 		if err != nil {
 			return nil, err
 		}
-		r.kind[unqualified(s.Table)] = globalTable
+		kind[unqualified(s.Table)] = globalTable
 		for _, rel := range s.Relationships.Relations {
 			if rel.JoinTable != nil {
-				r.kind[unqualified(rel.JoinTable.Table)] = globalTable
+				kind[unqualified(rel.JoinTable.Table)] = globalTable
 			}
 		}
 	}
@@ -104,7 +180,7 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 			return nil
 		}
 		visited[s] = true
-		if r.kind[s.Table] == globalTable {
+		if kind[s.Table] == globalTable {
 			if listed {
 				return fmt.Errorf("kirayedar: model %s (table %q) is listed both as a tenant and as a global model", s.Name, s.Table)
 			}
@@ -113,16 +189,19 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 		if strings.Contains(s.Table, ".") {
 			return fmt.Errorf("kirayedar: tenant model %s has the schema-qualified table name %q; tenant tables must be unqualified", s.Name, s.Table)
 		}
-		r.kind[s.Table] = tenantTable
+		kind[s.Table] = tenantTable
 		if !listed {
 			r.models = append(r.models, reflect.New(s.ModelType).Interface())
 		}
 		return walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
-			if jt := rel.JoinTable; jt != nil && r.kind[jt.Table] != globalTable {
-				if r.kind[jt.Table] != tenantTable {
+			if jt := rel.JoinTable; jt != nil && kind[jt.Table] != globalTable {
+				if kind[jt.Table] != tenantTable {
 					joinTables = append(joinTables, jt.Table)
 				}
-				r.kind[jt.Table] = tenantTable
+				kind[jt.Table] = tenantTable
+				w := &joinWatch{rel: rel}
+				w.seen.Store(jt)
+				r.joins = append(r.joins, w)
 			}
 			if rel.FieldSchema != nil {
 				return walk(rel.FieldSchema, false)
@@ -145,16 +224,17 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 		}
 	}
 
-	r.dropOrder = append(r.dropOrder, joinTables...)
+	snap := &tableSnapshot{kind: kind, dropOrder: joinTables}
 	created := creationOrder(db, r.models)
 	for i := len(created) - 1; i >= 0; i-- {
-		if t := created[i]; r.kind[t] == tenantTable && !contains(r.dropOrder, t) {
-			r.dropOrder = append(r.dropOrder, t)
+		if t := created[i]; kind[t] == tenantTable && !contains(snap.dropOrder, t) {
+			snap.dropOrder = append(snap.dropOrder, t)
 		}
 	}
+	r.current.Store(snap)
 	for _, t := range r.tenantNames() { // anything the migrator's order missed
-		if !contains(r.dropOrder, t) {
-			r.dropOrder = append(r.dropOrder, t)
+		if !contains(snap.dropOrder, t) {
+			snap.dropOrder = append(snap.dropOrder, t)
 		}
 	}
 	return r, nil

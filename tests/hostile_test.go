@@ -160,7 +160,7 @@ func (e *env) catalog(t testing.TB) string {
 		query = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1"
 	}
 	var names []string
-	if err := e.db.Raw(query).Scan(&names).Error; err != nil {
+	if err := e.admin().Raw(query).Scan(&names).Error; err != nil {
 		t.Fatalf("%s: reading the catalog: %v", e.tg, err)
 	}
 	return strings.Join(names, " ")

@@ -116,7 +116,7 @@ func TestFailedCreateLeavesNothingBehind(t *testing.T) {
 				t.Errorf("the failed Create left a registry row: %v, %v", ok, err)
 			}
 			var rows int64
-			must(t, good.db.Raw("SELECT COUNT(*) FROM "+good.plugin.Engine().RegistryName(good.global, "kirayedar_tenants")+" WHERE id = ?", id).Scan(&rows).Error)
+			must(t, good.admin().Raw("SELECT COUNT(*) FROM "+good.plugin.Engine().RegistryName(good.global, "kirayedar_tenants")+" WHERE id = ?", id).Scan(&rows).Error)
 			if rows != 0 {
 				t.Errorf("the failed Create left %d registry rows", rows)
 			}
@@ -178,8 +178,8 @@ func TestCreateRefusesUnregisteredLeftovers(t *testing.T) {
 			ddl = eng.CreateSchema(id)
 			cleanup = eng.DropSchema(id)
 		}
-		must(t, e.db.Exec(ddl).Error)
-		t.Cleanup(func() { _ = e.db.Exec(cleanup).Error })
+		must(t, e.admin().Exec(ddl).Error)
+		t.Cleanup(func() { _ = e.admin().Exec(cleanup).Error })
 		before := e.catalog(t)
 		if err := e.prov.Create(context.Background(), id); !errors.Is(err, kirayedar.ErrTenantExists) {
 			t.Fatalf("Create over an unregistered leftover: %v, want ErrTenantExists", err)
@@ -203,12 +203,12 @@ func TestInterruptedMySQLCreateIsCleanedUp(t *testing.T) {
 			ctx := context.Background()
 			id := e.tenantID()
 			registry := e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")
-			must(t, e.db.Exec("INSERT INTO "+registry+" (id, status) VALUES (?, 'provisioning')", id).Error)
+			must(t, e.admin().Exec("INSERT INTO "+registry+" (id, status) VALUES (?, 'provisioning')", id).Error)
 			if tg.strategy == kirayedar.StrategySchema {
-				must(t, e.db.Exec(e.plugin.Engine().CreateSchema(id)).Error)
-				must(t, e.db.Exec("CREATE TABLE "+e.table(id, "posts")+" (half int)").Error)
+				must(t, e.admin().Exec(e.plugin.Engine().CreateSchema(id)).Error)
+				must(t, e.admin().Exec("CREATE TABLE "+e.table(id, "posts")+" (half int)").Error)
 			} else {
-				must(t, e.db.Exec("CREATE TABLE "+e.table(id, "posts")+" (half int)").Error)
+				must(t, e.admin().Exec("CREATE TABLE "+e.table(id, "posts")+" (half int)").Error)
 			}
 			if ok, _ := e.prov.Exists(ctx, id); ok {
 				t.Errorf("a provisioning tenant is reported as existing")
@@ -238,13 +238,13 @@ func TestMySQLTenantTablesLandInTheTenantDatabase(t *testing.T) {
 		t.Errorf("tenant database %s has %v, want %v", id, got, tenantTables)
 	}
 	var inDefault []string
-	must(t, e.db.Raw("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1", e.global).Scan(&inDefault).Error)
+	must(t, e.admin().Raw("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1", e.global).Scan(&inDefault).Error)
 	if strings.Join(inDefault, ",") != "kirayedar_tenants" {
 		t.Errorf("the default database %s holds %v, want only the registry", e.global, inDefault)
 	}
 	var current string
 	for i := 0; i < 16; i++ { // every pooled connection is back on the default database
-		must(t, e.db.Raw("SELECT DATABASE()").Scan(&current).Error)
+		must(t, e.admin().Raw("SELECT DATABASE()").Scan(&current).Error)
 		if current != e.global {
 			t.Fatalf("a pooled connection is left on database %s", current)
 		}
@@ -269,7 +269,7 @@ func (e *env) tablesOf(t testing.TB, tenant string) []string {
 		query = "SELECT name FROM sqlite_master WHERE type = 'table'"
 	}
 	var names []string
-	if err := e.db.Raw(query, args...).Scan(&names).Error; err != nil {
+	if err := e.admin().Raw(query, args...).Scan(&names).Error; err != nil {
 		t.Fatalf("%s: listing tables: %v", e.tg, err)
 	}
 	var tables []string
@@ -301,7 +301,7 @@ func (e *env) indexesOf(t testing.TB, tenant, table string) []string {
 		query = "SELECT name FROM sqlite_master WHERE type = 'index' AND ? <> '' AND tbl_name = ?"
 	}
 	var names []string
-	must(t, e.db.Raw(query, schema, name).Scan(&names).Error)
+	must(t, e.admin().Raw(query, schema, name).Scan(&names).Error)
 	return names
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"gorm.io/gorm"
+
 	"github.com/kirayedar/kirayedar"
 )
 
@@ -74,14 +76,39 @@ func TestTableHelperInRawSQL(t *testing.T) {
 				}
 			})
 		}
-		t.Run("raw SQL without the helper is not scoped", func(t *testing.T) {
-			// Documented limit: a table named directly in raw SQL resolves
-			// as the connection resolves it, to the global copy.
-			var n int64
-			must(t, e.db.WithContext(ctxFor(a)).Raw("SELECT COUNT(*) FROM posts").Scan(&n).Error)
-			if n != 1 {
-				t.Errorf("raw SQL under a tenant counted %d posts; it reads the global copy, which holds 1", n)
+		t.Run("raw SQL naming a tenant table directly is refused", func(t *testing.T) {
+			// It cannot be rewritten and would resolve to the global copy.
+			for name, ctx := range map[string]context.Context{"a tenant": ctxFor(a), "no tenant": context.Background()} {
+				for _, run := range []func(db *gorm.DB) error{
+					func(db *gorm.DB) error { var n int64; return db.Raw("SELECT COUNT(*) FROM posts").Scan(&n).Error },
+					func(db *gorm.DB) error { return db.Exec("UPDATE comments SET body = 'x'").Error },
+					func(db *gorm.DB) error {
+						return db.Raw("SELECT * FROM plans WHERE id IN (SELECT post_id FROM comments)").Find(&[]Plan{}).Error
+					},
+					func(db *gorm.DB) error { return db.Raw("SELECT * FROM " + e.table(b, "posts")).Find(&[]Post{}).Error },
+				} {
+					var err error
+					sent, begins := e.sentDuring(func() { err = run(e.db.WithContext(ctx)) })
+					if !errors.Is(err, kirayedar.ErrUnroutable) && !errors.Is(err, kirayedar.ErrCrossTenant) && !errors.Is(err, kirayedar.ErrNoTenant) {
+						t.Errorf("%s: got %v, want a refusal", name, err)
+					}
+					if sent+begins != 0 {
+						t.Errorf("%s: %d statements reached the database", name, sent+begins)
+					}
+				}
 			}
+			var n int64
+			must(t, e.admin().Raw("SELECT COUNT(*) FROM posts").Scan(&n).Error)
+			if n != 1 {
+				t.Errorf("raw SQL under GlobalContext counted %d posts in the global copy, want 1", n)
+			}
+		})
+		t.Run("the migrator under a tenant context is refused", func(t *testing.T) {
+			err := e.db.WithContext(ctxFor(a)).Migrator().DropTable(&Comment{})
+			if !errors.Is(err, kirayedar.ErrUnroutable) {
+				t.Errorf("DropTable under a tenant: %v, want ErrUnroutable", err)
+			}
+			wantCount(t, e, a, "comments", "", 3)
 		})
 	})
 }

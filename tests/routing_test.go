@@ -45,7 +45,7 @@ func (e *env) snapshot(t testing.TB, tenant string) string {
 		Views   int
 		Deleted bool
 	}
-	err := e.db.Raw("SELECT id, title, views, deleted_at IS NOT NULL AS deleted FROM " + e.table(tenant, "posts") + " ORDER BY id").
+	err := e.admin().Raw("SELECT id, title, views, deleted_at IS NOT NULL AS deleted FROM " + e.table(tenant, "posts") + " ORDER BY id").
 		Scan(&rows).Error
 	if err != nil {
 		t.Fatalf("%s: snapshot of %q: %v", e.tg, tenant, err)
