@@ -5,6 +5,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/kirayedar/kirayedar/dialect"
 )
 
 // How routing works. Nothing the plugin does changes a statement's state:
@@ -29,7 +31,7 @@ func (p *Plugin) register(db *gorm.DB) error {
 	errs := []error{
 		cb.Create().Before("*").Register(guardName, p.guard),
 		cb.Update().Before("*").Register(guardName, p.guard),
-		cb.Delete().Before("*").Register(guardName, p.guard),
+		cb.Delete().Before("*").Register(guardName, p.guardDelete),
 		cb.Query().Before("gorm:query").Register(rawName, p.checkPrebuilt),
 		cb.Row().Before("gorm:row").Register(rawName, p.checkPrebuilt),
 		cb.Raw().Before("gorm:raw").Register(rawName, p.checkPrebuilt),
@@ -47,6 +49,26 @@ func (p *Plugin) register(db *gorm.DB) error {
 		db.ClauseBuilders[name] = builder
 	}
 	return errors.Join(errs...)
+}
+
+// guardDelete is guard for deletes, which under StrategyPrefix on MySQL also
+// refuses LIMIT and ORDER BY (see buildDelete) before a transaction opens.
+func (p *Plugin) guardDelete(db *gorm.DB) {
+	p.guard(db)
+	if db.Error != nil || p.strategy != StrategyPrefix || p.engine != dialect.MySQL {
+		return
+	}
+	sc := scopeOf(db.Statement.Context)
+	if sc == nil || sc.global {
+		return
+	}
+	if m := p.mainTableOf(db.Statement); !m.raw {
+		if phys, _ := p.resolve(sc, m.qualifier, m.table); phys != nil {
+			if err := p.mysqlDeleteUnaliasable(db.Statement); err != nil {
+				_ = db.AddError(err)
+			}
+		}
+	}
 }
 
 // guard fails a create, update or delete on a tenant table that has no

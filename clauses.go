@@ -224,14 +224,8 @@ func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
 		p.delegate("DELETE", c, b)
 		return
 	}
-	if _, limited := stmt.Clauses["LIMIT"]; limited {
-		p.refuse(stmt, &StatementError{Table: m.table, Tenant: sc.tenant, Err: ErrUnroutable,
-			Detail: "MySQL cannot delete with LIMIT from an aliased prefixed table; delete by key instead"})
-		return
-	}
-	if _, ordered := stmt.Clauses["ORDER BY"]; ordered {
-		p.refuse(stmt, &StatementError{Table: m.table, Tenant: sc.tenant, Err: ErrUnroutable,
-			Detail: "MySQL cannot delete with ORDER BY from an aliased prefixed table; delete by key instead"})
+	if err := p.mysqlDeleteUnaliasable(stmt); err != nil {
+		p.refuse(stmt, err)
 		return
 	}
 	alias := m.alias
@@ -245,6 +239,19 @@ func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
 	}
 	stmt.WriteByte(' ')
 	stmt.WriteString(p.engine.QuoteIdent(alias))
+}
+
+// mysqlDeleteUnaliasable refuses a MySQL delete the multi-table form cannot
+// express: MySQL allows neither LIMIT nor ORDER BY in it.
+func (p *Plugin) mysqlDeleteUnaliasable(stmt *gorm.Statement) error {
+	for _, name := range []string{"LIMIT", "ORDER BY"} {
+		if _, ok := stmt.Clauses[name]; ok {
+			sc := scopeOf(stmt.Context)
+			return &StatementError{Table: stmt.Table, Tenant: sc.tenant, Err: ErrUnroutable,
+				Detail: "MySQL cannot delete with " + name + " from an aliased prefixed table; delete by key instead"}
+		}
+	}
+	return nil
 }
 
 // mainRef returns the statement's main table, pre-quoted, when the plugin

@@ -10,10 +10,19 @@ import (
 	"gorm.io/gorm/schema"
 )
 
-// Under StrategyPrefix the tenant's tables are migrated by a separate,
-// short-lived *gorm.DB whose naming strategy prefixes tenant tables. It has a
-// schema cache of its own, so the application's cache never sees a prefixed
-// name, and it runs on the connection (or transaction) it is handed.
+// Tenants are migrated by a separate, short-lived *gorm.DB with a schema
+// cache of its own, on the connection (or transaction) it is handed. In its
+// private cache the plugin can adjust what GORM's AutoMigrate would otherwise
+// get wrong for tenants, without the application's cache ever seeing it:
+//
+//   - under StrategyPrefix, tenant tables, models with their own TableName
+//     and index names given in tags carry the tenant's prefix;
+//   - relations to global models are not migrated: AutoMigrate would create a
+//     copy of the global table in every tenant and point the foreign key at
+//     that empty copy. The referencing column is migrated; the constraint
+//     is not;
+//   - join tables that the application replaced with SetupJoinTable are set
+//     up the same way.
 
 // pooledDialector is the application's dialector, initialized already, put on
 // another connection pool.
@@ -57,10 +66,12 @@ func (n prefixNamer) prefixed(table string) string {
 	return table
 }
 
-// prefixMigrationDB returns a *gorm.DB on pool whose models name tenant's
-// prefixed tables, indexes and constraints.
-func (p *Plugin) prefixMigrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
-	prefix := tenant + p.cfg.PrefixSeparator
+// migrationDB returns a *gorm.DB on pool that migrates tenant's tables.
+func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
+	prefix := ""
+	if p.strategy == StrategyPrefix {
+		prefix = tenant + p.cfg.PrefixSeparator
+	}
 	db, err := gorm.Open(pooledDialector{Dialector: app.Dialector, pool: pool, builders: p.next}, &gorm.Config{
 		NamingStrategy:                           prefixNamer{Namer: app.NamingStrategy, prefix: prefix, tables: p.tables},
 		Logger:                                   app.Logger,
@@ -73,9 +84,16 @@ func (p *Plugin) prefixMigrationDB(app *gorm.DB, pool gorm.ConnPool, tenant stri
 	if err != nil {
 		return nil, err
 	}
-	// Models with a TableName method bypass the naming strategy, and index
-	// names given in tags are not derived from the table: prefix both in this
-	// DB's private schema cache.
+	for _, s := range p.tables.schemas {
+		for _, rel := range s.Relationships.Many2Many {
+			if jt := rel.JoinTable; jt != nil && jt.ModelType.Name() != "" { // a named model: SetupJoinTable
+				owner, join := reflect.New(s.ModelType).Interface(), reflect.New(jt.ModelType).Interface()
+				if err := db.SetupJoinTable(owner, rel.Name, join); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 	seen := map[*schema.Schema]bool{}
 	var fix func(s *schema.Schema)
 	fix = func(s *schema.Schema) {
@@ -83,15 +101,23 @@ func (p *Plugin) prefixMigrationDB(app *gorm.DB, pool gorm.ConnPool, tenant stri
 			return
 		}
 		seen[s] = true
-		if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
-			s.Table = prefix + s.Table
-		}
-		if strings.HasPrefix(s.Table, prefix) {
-			for _, f := range s.Fields {
-				f.Tag = prefixIndexNames(f.Tag, prefix)
+		if prefix != "" {
+			if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
+				s.Table = prefix + s.Table // a model with its own TableName
+			}
+			if strings.HasPrefix(s.Table, prefix) {
+				for _, f := range s.Fields {
+					f.Tag = prefixIndexNames(f.Tag, prefix)
+				}
 			}
 		}
 		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+			if rel.JoinTable == nil && rel.FieldSchema != nil {
+				if kind, _ := p.tables.classify(rel.FieldSchema.Table); kind == globalTable {
+					rel.Field.IgnoreMigration = true
+					return nil
+				}
+			}
 			fix(rel.FieldSchema)
 			fix(rel.JoinTable)
 			return nil

@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"gorm.io/gorm"
@@ -181,6 +182,14 @@ func (p *Plugin) setup(db *gorm.DB) error {
 	if sep := p.cfg.PrefixSeparator; !allUnderscores(sep) {
 		return fmt.Errorf("kirayedar: PrefixSeparator %q must be one or more underscores", sep)
 	}
+	if err := checkConfigName("RegistryTable", p.cfg.RegistryTable); err != nil {
+		return err
+	}
+	if p.cfg.GlobalSchema != "" {
+		if err := checkConfigName("GlobalSchema", p.cfg.GlobalSchema); err != nil {
+			return err
+		}
+	}
 
 	p.global = p.cfg.GlobalSchema
 	if p.global == "" {
@@ -244,6 +253,20 @@ func (p *Plugin) GlobalSchema() string { return p.global }
 // TenantTables returns the names of the tables that live once per tenant, as
 // GORM names them (unqualified, unprefixed), sorted.
 func (p *Plugin) TenantTables() []string { return p.tables.tenantNames() }
+
+// checkConfigName refuses configured identifiers that quoting could not keep
+// whole (quotes, dots, control characters).
+func checkConfigName(field, name string) error {
+	if name == "" || len(name) > 64 || strings.ContainsAny(name, "`\"'.;\\") {
+		return fmt.Errorf("kirayedar: Config.%s %q is not a usable identifier", field, name)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("kirayedar: Config.%s %q is not a usable identifier", field, name)
+		}
+	}
+	return nil
+}
 
 func allUnderscores(s string) bool {
 	if s == "" {

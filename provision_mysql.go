@@ -3,6 +3,7 @@ package kirayedar
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -24,41 +25,31 @@ type mysqlSchemaBackend struct{ pr *Provisioner }
 func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
 	e := pr.p.engine
-	return pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
-		st, err := pr.reg.status(conn, tenant)
-		switch {
-		case err != nil:
-			return err
-		case st == statusReady:
-			return ErrTenantExists
-		case st == statusProvisioning: // an earlier Create died; we hold its lock now
-			if err := conn.Exec(e.DropSchema(tenant)).Error; err != nil {
-				return fmt.Errorf("cleaning up an interrupted create: %w", err)
-			}
-			if err := pr.reg.remove(conn, tenant); err != nil {
+	created := false // drop only a database this call created
+	return pr.compensatedCreate(ctx, tenant, createSteps{
+		precheck: func(conn *gorm.DB) error {
+			var n int64
+			if err := conn.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
 				return err
 			}
-		}
-		var n int64
-		if err := conn.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
-			return err
-		}
-		if n > 0 {
-			return existsError("database " + e.QuoteIdent(tenant))
-		}
-		if err := pr.reg.insert(conn, tenant, statusProvisioning); err != nil {
-			return err
-		}
-		if err := conn.Exec(e.CreateSchema(tenant)).Error; err != nil {
-			return compensate(err, pr.reg.remove(conn, tenant))
-		}
-		if err := b.migrateIn(conn, tenant); err != nil {
-			return compensate(err, conn.Exec(e.DropSchema(tenant)).Error, pr.reg.remove(conn, tenant))
-		}
-		if err := pr.reg.migrated(conn, tenant); err != nil {
-			return compensate(err, conn.Exec(e.DropSchema(tenant)).Error, pr.reg.remove(conn, tenant))
-		}
-		return nil
+			if n > 0 {
+				return existsError("database " + e.QuoteIdent(tenant))
+			}
+			return nil
+		},
+		build: func(conn *gorm.DB) error {
+			if err := conn.Exec(e.CreateSchema(tenant)).Error; err != nil {
+				return err
+			}
+			created = true
+			return b.migrateIn(conn, tenant)
+		},
+		undo: func(conn *gorm.DB, stale bool) error {
+			if !created && !stale {
+				return nil
+			}
+			return conn.Exec(e.DropSchema(tenant)).Error
+		},
 	})
 }
 
@@ -95,9 +86,104 @@ func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string) error {
 // migrateIn runs AutoMigrate with the tenant's database current on conn,
 // then makes the connection's previous database current again.
 func (b mysqlSchemaBackend) migrateIn(conn *gorm.DB, tenant string) error {
-	return useDatabase(conn, b.pr.p.engine, tenant, func() error {
-		return conn.AutoMigrate(b.pr.p.tables.models...)
+	p := b.pr.p
+	return useDatabase(conn, p.engine, tenant, func() error {
+		mdb, err := p.migrationDB(b.pr.db, conn.Statement.ConnPool, tenant)
+		if err != nil {
+			return err
+		}
+		return mdb.WithContext(conn.Statement.Context).AutoMigrate(p.tables.models...)
 	})
+}
+
+// createSteps are what a Create does on MySQL, where DDL commits on its own.
+type createSteps struct {
+	// precheck refuses what is in the way (ErrTenantExists).
+	precheck func(conn *gorm.DB) error
+	// build creates and migrates the tenant's tables.
+	build func(conn *gorm.DB) error
+	// undo drops what build made. stale is set when it cleans up after an
+	// earlier Create that died, whose progress is unknown.
+	undo func(conn *gorm.DB, stale bool) error
+}
+
+// compensatedCreate runs a Create on MySQL on a pinned connection under the
+// tenant's named lock. The registry row is written as "provisioning" first,
+// stamped with this attempt's time; on failure undo runs on the same
+// connection, detached from the caller's context (whose end may be why it
+// failed), and if that connection is gone, again under the lock on a fresh
+// one, as long as the registry row is still this attempt's. A row left by a
+// process that died is cleaned up by the next Create.
+func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s createSteps) error {
+	attempt := time.Now().UTC().Truncate(time.Microsecond)
+	undoLater := false
+	err := pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
+		st, err := pr.reg.status(conn, tenant)
+		switch {
+		case err != nil:
+			return err
+		case st == statusReady:
+			return ErrTenantExists
+		case st == statusProvisioning: // an earlier Create died; we hold its lock now
+			if err := s.undo(conn, true); err != nil {
+				return fmt.Errorf("cleaning up an interrupted create: %w", err)
+			}
+			if err := pr.reg.remove(conn, tenant); err != nil {
+				return err
+			}
+		}
+		if err := s.precheck(conn); err != nil {
+			return err
+		}
+		if err := pr.reg.insertAttempt(conn, tenant, attempt); err != nil {
+			return err
+		}
+		err = s.build(conn)
+		if err == nil {
+			err = pr.reg.migrated(conn, tenant)
+		}
+		if err == nil {
+			return nil
+		}
+		detached, cancel := pr.detached(ctx, conn)
+		defer cancel()
+		if uerr := pr.undoAttempt(detached, tenant, attempt, s.undo); uerr != nil {
+			undoLater = true
+			return compensate(err, uerr)
+		}
+		return err
+	})
+	if undoLater {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
+		defer cancel()
+		uerr := pr.onPinnedConn(uctx, tenant, func(conn *gorm.DB) error {
+			return pr.undoAttempt(conn, tenant, attempt, s.undo)
+		})
+		if uerr != nil {
+			return compensate(err, fmt.Errorf("undoing on a fresh connection: %w", uerr))
+		}
+	}
+	return err
+}
+
+// undoAttempt undoes a failed Create if the registry row is still the one
+// this attempt wrote.
+func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant string, attempt time.Time, undo func(*gorm.DB, bool) error) error {
+	ours, err := pr.reg.isAttempt(conn, tenant, attempt)
+	if err != nil || !ours {
+		return err
+	}
+	if err := undo(conn, false); err != nil {
+		return err
+	}
+	return pr.reg.remove(conn, tenant)
+}
+
+// detached returns conn's session on a context that outlives the caller's,
+// bounded by LockTimeout.
+func (pr *Provisioner) detached(ctx context.Context, conn *gorm.DB) (*gorm.DB, context.CancelFunc) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
+	return conn.WithContext(GlobalContext(dctx)), cancel
 }
 
 // useDatabase runs fn with name as conn's current database and restores the

@@ -70,12 +70,18 @@ func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string) error
 }
 
 // migrateIn runs AutoMigrate of the tenant models with the tenant's schema
-// alone on the transaction's search_path, so GORM's migrator creates and
-// inspects tables there.
+// first on the transaction's search_path, so GORM's migrator creates and
+// inspects tables there, and the global schema second, so types, domains and
+// extensions installed there resolve.
 func (b postgresSchemaBackend) migrateIn(tx *gorm.DB, tenant string) error {
-	e := b.pr.p.engine
-	if err := tx.Exec(e.SetLocalSearchPath(), e.QuoteIdent(tenant)).Error; err != nil {
+	p := b.pr.p
+	path := p.engine.QuoteIdent(tenant) + ", " + p.engine.QuoteIdent(p.global)
+	if err := tx.Exec(p.engine.SetLocalSearchPath(), path).Error; err != nil {
 		return err
 	}
-	return tx.AutoMigrate(b.pr.p.tables.models...)
+	mdb, err := p.migrationDB(b.pr.db, tx.Statement.ConnPool, tenant)
+	if err != nil {
+		return err
+	}
+	return mdb.WithContext(tx.Statement.Context).AutoMigrate(p.tables.models...)
 }

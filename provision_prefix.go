@@ -2,7 +2,6 @@ package kirayedar
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -29,21 +28,7 @@ func (b prefixBackend) do(ctx context.Context, tenant string, fn func(db *gorm.D
 
 func (b prefixBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return b.do(ctx, tenant, func(db *gorm.DB) error {
-		st, err := pr.reg.status(db, tenant)
-		switch {
-		case err != nil:
-			return err
-		case st == statusReady:
-			return ErrTenantExists
-		case st == statusProvisioning: // an earlier Create died; we hold its lock now
-			if err := b.dropTables(db, tenant); err != nil {
-				return fmt.Errorf("cleaning up an interrupted create: %w", err)
-			}
-			if err := pr.reg.remove(db, tenant); err != nil {
-				return err
-			}
-		}
+	precheck := func(db *gorm.DB) error {
 		existing, err := b.existingTables(db, tenant)
 		if err != nil {
 			return err
@@ -51,22 +36,30 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 		if len(existing) > 0 {
 			return existsError("table " + strings.Join(existing, ", "))
 		}
-		if b.transactional() {
-			if err := b.migrateIn(db, tenant); err != nil {
-				return err
-			}
-			return pr.reg.insert(db, tenant, statusReady)
+		return nil
+	}
+	if !b.transactional() {
+		// precheck found none of the tenant's tables, so every one of them
+		// is this call's (or, stale, a dead call's) to drop.
+		return pr.compensatedCreate(ctx, tenant, createSteps{
+			precheck: precheck,
+			build:    func(conn *gorm.DB) error { return b.migrateIn(conn, tenant) },
+			undo:     func(conn *gorm.DB, _ bool) error { return b.dropTables(conn, tenant) },
+		})
+	}
+	return pr.inTransaction(ctx, tenant, func(tx *gorm.DB) error {
+		if st, err := pr.reg.status(tx, tenant); err != nil {
+			return err
+		} else if st != "" {
+			return ErrTenantExists
 		}
-		if err := pr.reg.insert(db, tenant, statusProvisioning); err != nil {
+		if err := precheck(tx); err != nil {
 			return err
 		}
-		if err := b.migrateIn(db, tenant); err != nil {
-			return compensate(err, b.dropTables(db, tenant), pr.reg.remove(db, tenant))
+		if err := b.migrateIn(tx, tenant); err != nil {
+			return err
 		}
-		if err := pr.reg.migrated(db, tenant); err != nil {
-			return compensate(err, b.dropTables(db, tenant), pr.reg.remove(db, tenant))
-		}
-		return nil
+		return pr.reg.insert(tx, tenant, statusReady)
 	})
 }
 
@@ -105,7 +98,7 @@ func (b prefixBackend) migrate(ctx context.Context, tenant string) error {
 func (b prefixBackend) migrateIn(db *gorm.DB, tenant string) error {
 	p := b.pr.p
 	migrate := func() error {
-		mdb, err := p.prefixMigrationDB(b.pr.db, db.Statement.ConnPool, tenant)
+		mdb, err := p.migrationDB(b.pr.db, db.Statement.ConnPool, tenant)
 		if err != nil {
 			return err
 		}

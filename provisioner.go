@@ -45,6 +45,9 @@ func NewProvisioner(db *gorm.DB) (*Provisioner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
+		return nil, errors.New("kirayedar: NewProvisioner needs a *gorm.DB on the connection pool, not a transaction; it runs its own")
+	}
 	pr := &Provisioner{db: db.Session(&gorm.Session{NewDB: true}), p: p, reg: newRegistry(p), LockTimeout: 30 * time.Second}
 	switch {
 	case p.strategy == StrategyPrefix:
@@ -159,8 +162,9 @@ func (pr *Provisioner) inTransaction(ctx context.Context, tenant string, fn func
 }
 
 // onPinnedConn runs fn on one connection taken from the pool, holding the
-// tenant's MySQL named lock. When fn fails the connection's state (current
-// database, locks) is unknown, so it is closed rather than pooled again.
+// tenant's MySQL named lock. When fn fails, or the lock cannot be given back,
+// the connection's state (current database, locks) is unknown, so it is
+// closed rather than pooled again; closing it also frees the lock.
 func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(conn *gorm.DB) error) (err error) {
 	sqlDB, err := pr.db.DB()
 	if err != nil {
@@ -170,8 +174,9 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(
 	if err != nil {
 		return err
 	}
+	discard := false
 	defer func() {
-		if err != nil {
+		if err != nil || discard {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 		_ = conn.Close()
@@ -193,8 +198,12 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(
 			return fmt.Errorf("taking the tenant lock: timed out after %v", timeout)
 		}
 		defer func() {
-			if rerr := session.Exec(release, lockName(tenant)).Error; rerr != nil && err == nil {
-				err = fmt.Errorf("releasing the tenant lock: %w", rerr)
+			// The work is done or undone; the caller's context ending now
+			// must not turn it into a failure.
+			detached, cancel := pr.detached(ctx, session)
+			defer cancel()
+			if detached.Exec(release, lockName(tenant)).Error != nil {
+				discard = true
 			}
 		}()
 	}

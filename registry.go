@@ -51,6 +51,21 @@ func (r registry) insert(db *gorm.DB, tenant, status string) error {
 		tenant, status, now, migrated).Error
 }
 
+// insertAttempt writes a "provisioning" row stamped with the attempt's time.
+func (r registry) insertAttempt(db *gorm.DB, tenant string, attempt time.Time) error {
+	return db.Exec("INSERT INTO "+r.table+" (id, status, created_at) VALUES (?, ?, ?)",
+		tenant, statusProvisioning, attempt).Error
+}
+
+// isAttempt reports whether the tenant's row is still the "provisioning" row
+// of the given attempt.
+func (r registry) isAttempt(db *gorm.DB, tenant string, attempt time.Time) (bool, error) {
+	var n int64
+	err := db.Raw("SELECT COUNT(*) FROM "+r.table+" WHERE id = ? AND status = ? AND created_at = ?",
+		tenant, statusProvisioning, attempt).Scan(&n).Error
+	return n > 0, err
+}
+
 // migrated marks the tenant ready and records when its tables were last
 // migrated.
 func (r registry) migrated(db *gorm.DB, tenant string) error {

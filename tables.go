@@ -29,6 +29,8 @@ type tableRegistry struct {
 	// models are the tenant models to migrate: those configured, in the
 	// order given, then the related models discovered from them.
 	models []any
+	// schemas are the application's parsed schemas of those models.
+	schemas []*schema.Schema
 	// joins are the many2many relations of tenant models, watched for
 	// SetupJoinTable.
 	joins []*joinWatch
@@ -190,6 +192,7 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 			return fmt.Errorf("kirayedar: tenant model %s has the schema-qualified table name %q; tenant tables must be unqualified", s.Name, s.Table)
 		}
 		kind[s.Table] = tenantTable
+		r.schemas = append(r.schemas, s)
 		if !listed {
 			r.models = append(r.models, reflect.New(s.ModelType).Interface())
 		}

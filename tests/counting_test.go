@@ -64,8 +64,11 @@ func (c *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	c.sent.statements.Add(1)
-	return e.ExecContext(ctx, query, args)
+	res, err := e.ExecContext(ctx, query, args)
+	if err != driver.ErrSkip { // ErrSkip: database/sql prepares instead, counted there
+		c.sent.statements.Add(1)
+	}
+	return res, err
 }
 
 func (c *countingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -73,8 +76,11 @@ func (c *countingConn) QueryContext(ctx context.Context, query string, args []dr
 	if !ok {
 		return nil, driver.ErrSkip
 	}
-	c.sent.statements.Add(1)
-	return q.QueryContext(ctx, query, args)
+	rows, err := q.QueryContext(ctx, query, args)
+	if err != driver.ErrSkip {
+		c.sent.statements.Add(1)
+	}
+	return rows, err
 }
 
 func (c *countingConn) CheckNamedValue(v *driver.NamedValue) error {

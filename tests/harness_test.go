@@ -258,6 +258,13 @@ func forEachTarget(t *testing.T, fn func(t *testing.T, e *env)) {
 // configuration edit makes.
 func newEnv(t testing.TB, tg target, edit func(*kirayedar.Config)) *env {
 	t.Helper()
+	return newEnvWith(t, tg, edit, nil)
+}
+
+// newEnvWith is newEnv with a hook that runs on the DB right after the
+// plugin is registered, before the provisioner exists.
+func newEnvWith(t testing.TB, tg target, edit func(*kirayedar.Config), afterUse func(*gorm.DB) error) *env {
+	t.Helper()
 	d := databaseFor(t, tg)
 	cfg := kirayedar.Config{TenantModels: tenantModels(), GlobalModels: globalModels(), Strategy: tg.strategy}
 	if edit != nil {
@@ -285,6 +292,11 @@ func newEnv(t testing.TB, tg target, edit func(*kirayedar.Config)) *env {
 	e.plugin = kirayedar.New(cfg)
 	if err := e.db.Use(e.plugin); err != nil {
 		t.Fatalf("%s: registering the plugin: %v", tg, err)
+	}
+	if afterUse != nil {
+		if err := afterUse(e.db); err != nil {
+			t.Fatalf("%s: %v", tg, err)
+		}
 	}
 	if e.prov, err = kirayedar.NewProvisioner(e.db); err != nil {
 		t.Fatalf("%s: NewProvisioner: %v", tg, err)

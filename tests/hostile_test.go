@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -122,7 +123,7 @@ func TestHostileTenantIDsAreRejectedEverywhere(t *testing.T) {
 			t.Errorf("the registry changed: %v, then %v", tenantsBefore, tenantsAfter)
 		}
 		if after := e.catalog(t); after != catalogBefore {
-			t.Errorf("the catalog changed:\nbefore %s\nafter  %s", catalogBefore, after)
+			t.Errorf("the catalog changed: %s", catalogDiff(catalogBefore, after))
 		}
 	})
 }
@@ -146,22 +147,43 @@ func TestValidateTenantIDWithoutADatabase(t *testing.T) {
 	}
 }
 
-// catalog describes the schemas (or databases) and tables on the server that
-// could belong to tenants, so a test can show nothing was created.
+// catalog describes the schemas (or databases) and tables that could belong
+// to this run's tenants, and the global schema's, so a test can show that
+// nothing was created.
 func (e *env) catalog(t testing.TB) string {
 	t.Helper()
 	var query string
+	args := []any{e.global, "t" + runID + "%"}
 	switch {
 	case e.tg.engine == "postgres":
-		query = "SELECT n.nspname || '.' || COALESCE(c.relname, '') FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind = 'r' WHERE n.nspname NOT LIKE 'pg_%' AND n.nspname <> 'information_schema' ORDER BY 1"
+		query = "SELECT n.nspname || '.' || COALESCE(c.relname, '') FROM pg_namespace n LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'i', 'S') WHERE n.nspname = ? OR n.nspname LIKE ? ORDER BY 1"
 	case e.tg.engine == "mysql":
-		query = "SELECT CONCAT(s.SCHEMA_NAME, '.', COALESCE(t.TABLE_NAME, '')) FROM information_schema.SCHEMATA s LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME ORDER BY 1"
+		query = "SELECT CONCAT(s.SCHEMA_NAME, '.', COALESCE(t.TABLE_NAME, '')) FROM information_schema.SCHEMATA s LEFT JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = s.SCHEMA_NAME WHERE s.SCHEMA_NAME = ? OR s.SCHEMA_NAME LIKE ? ORDER BY 1"
 	default:
-		query = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1"
+		query, args = "SELECT type || '.' || name FROM sqlite_master WHERE type IN ('table', 'index') ORDER BY 1", nil
 	}
 	var names []string
-	if err := e.admin().Raw(query).Scan(&names).Error; err != nil {
+	if err := e.admin().Raw(query, args...).Scan(&names).Error; err != nil {
 		t.Fatalf("%s: reading the catalog: %v", e.tg, err)
 	}
 	return strings.Join(names, " ")
+}
+
+// catalogDiff says what differs between two catalogs.
+func catalogDiff(before, after string) string {
+	was := map[string]bool{}
+	for _, n := range strings.Fields(before) {
+		was[n] = true
+	}
+	var added, removed []string
+	for _, n := range strings.Fields(after) {
+		if !was[n] {
+			added = append(added, n)
+		}
+		delete(was, n)
+	}
+	for n := range was {
+		removed = append(removed, n)
+	}
+	return fmt.Sprintf("added %v, removed %v", added, removed)
 }

@@ -110,7 +110,7 @@ func TestFailedCreateLeavesNothingBehind(t *testing.T) {
 				t.Fatal("Create with a broken model succeeded")
 			}
 			if after := good.catalog(t); after != catalogBefore {
-				t.Errorf("the failed Create left objects behind:\nbefore %s\nafter  %s", catalogBefore, after)
+				t.Errorf("the failed Create left objects behind: %s", catalogDiff(catalogBefore, after))
 			}
 			if ok, err := good.prov.Exists(ctx, id); ok || err != nil {
 				t.Errorf("the failed Create left a registry row: %v, %v", ok, err)
@@ -185,7 +185,7 @@ func TestCreateRefusesUnregisteredLeftovers(t *testing.T) {
 			t.Fatalf("Create over an unregistered leftover: %v, want ErrTenantExists", err)
 		}
 		if after := e.catalog(t); after != before {
-			t.Errorf("Create touched the leftover:\nbefore %s\nafter  %s", before, after)
+			t.Errorf("Create touched the leftover: %s", catalogDiff(before, after))
 		}
 	})
 }
