@@ -37,17 +37,41 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 		return
 	}
 
+	if len(from.Tables) == 0 && p.plain(c, "FROM") {
+		// The common case, written directly as clause.From would write it,
+		// without copying the clause.
+		ref, err := p.mainRef(stmt, sc, true)
+		if err != nil {
+			p.refuse(stmt, err)
+			return
+		}
+		stmt.WriteString("FROM ")
+		if ref != "" {
+			stmt.WriteString(ref)
+		} else {
+			stmt.WriteQuoted(clause.Table{Name: clause.CurrentTable})
+		}
+		for _, j := range from.Joins {
+			stmt.WriteByte(' ')
+			if j.Expression == nil {
+				rt, err := p.routeTable(sc, j.Table)
+				if err != nil {
+					p.refuse(stmt, err)
+					return
+				}
+				j.Table = rt
+			}
+			j.Build(stmt)
+		}
+		return
+	}
+
 	routed := clause.From{Tables: from.Tables, Joins: from.Joins}
 	changed := false
 	if len(from.Tables) == 0 {
 		ref, err := p.mainRef(stmt, sc, true)
 		if err != nil {
 			p.refuse(stmt, err)
-			return
-		}
-		if ref != "" && len(from.Joins) == 0 && p.plain(c, "FROM") {
-			stmt.WriteString("FROM ")
-			stmt.WriteString(ref)
 			return
 		}
 		if ref != "" {

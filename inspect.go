@@ -19,13 +19,17 @@ import (
 // adding an error to stmt.
 func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
 	in := inspector{p: p, sc: sc}
-	for _, c := range stmt.Clauses {
-		in.expr(c.BeforeExpression)
-		in.expr(c.AfterNameExpression)
-		in.expr(c.Expression)
-		in.expr(c.AfterExpression)
-		if in.err != nil {
-			break
+	if names := stmt.BuildClauses; len(names) > 0 {
+		// The clauses GORM is about to build; a lookup each is cheaper than
+		// ranging over the map.
+		for _, name := range names {
+			if c, ok := stmt.Clauses[name]; ok {
+				in.clause(c)
+			}
+		}
+	} else {
+		for _, c := range stmt.Clauses {
+			in.clause(c)
 		}
 	}
 	if in.err == nil && stmt.TableExpr != nil {
@@ -46,6 +50,13 @@ func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
 		return false
 	}
 	return true
+}
+
+func (in *inspector) clause(c clause.Clause) {
+	in.expr(c.BeforeExpression)
+	in.expr(c.AfterNameExpression)
+	in.expr(c.Expression)
+	in.expr(c.AfterExpression)
 }
 
 type inspector struct {
@@ -132,6 +143,8 @@ func (in *inspector) expr(e clause.Expression) {
 		}
 	case TableRef:
 		in.tableRef(e)
+	case clause.Limit, clause.Insert, clause.Update, clause.Delete, clause.Locking:
+		// nothing embedded
 	default:
 		in.foreign(e)
 	}

@@ -3,6 +3,7 @@ package kirayedar
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,10 +39,15 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 			return nil
 		},
 		build: func(conn *gorm.DB) error {
-			if err := conn.Exec(e.CreateSchema(tenant)).Error; err != nil {
+			// precheck found no such database under our lock, so one that
+			// exists after this statement is ours, even if the statement's
+			// outcome is unknown; unless MySQL says it existed (error 1007),
+			// which means someone outside Kirayedar made it meanwhile.
+			err := conn.Exec(e.CreateSchema(tenant)).Error
+			created = err == nil || !strings.Contains(err.Error(), "1007")
+			if err != nil {
 				return err
 			}
-			created = true
 			return b.migrateIn(conn, tenant)
 		},
 		undo: func(conn *gorm.DB, stale bool) error {
@@ -135,10 +141,13 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 		if err := s.precheck(conn); err != nil {
 			return err
 		}
-		if err := pr.reg.insertAttempt(conn, tenant, attempt); err != nil {
-			return err
+		// From here on a failure may leave something behind, even one
+		// reported for a statement whose outcome is unknown (the context
+		// ended while it ran): undo looks at what is there.
+		err = pr.reg.insertAttempt(conn, tenant, attempt)
+		if err == nil {
+			err = s.build(conn)
 		}
-		err = s.build(conn)
 		if err == nil {
 			err = pr.reg.migrated(conn, tenant)
 		}
@@ -147,36 +156,53 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 		}
 		detached, cancel := pr.detached(ctx, conn)
 		defer cancel()
-		if uerr := pr.undoAttempt(detached, tenant, attempt, s.undo); uerr != nil {
+		done, uerr := pr.undoAttempt(detached, tenant, attempt, s.undo)
+		switch {
+		case uerr != nil:
 			undoLater = true
 			return compensate(err, uerr)
+		case done:
+			return nil // the last step went through; only its answer was lost
 		}
 		return err
 	})
 	if undoLater {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
 		defer cancel()
-		uerr := pr.onPinnedConn(uctx, tenant, func(conn *gorm.DB) error {
-			return pr.undoAttempt(conn, tenant, attempt, s.undo)
+		var done bool
+		uerr := pr.onPinnedConn(uctx, tenant, func(conn *gorm.DB) (uerr error) {
+			done, uerr = pr.undoAttempt(conn, tenant, attempt, s.undo)
+			return uerr
 		})
-		if uerr != nil {
+		switch {
+		case uerr != nil:
 			return compensate(err, fmt.Errorf("undoing on a fresh connection: %w", uerr))
+		case done:
+			return nil
 		}
 	}
 	return err
 }
 
-// undoAttempt undoes a failed Create if the registry row is still the one
-// this attempt wrote.
-func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant string, attempt time.Time, undo func(*gorm.DB, bool) error) error {
-	ours, err := pr.reg.isAttempt(conn, tenant, attempt)
-	if err != nil || !ours {
-		return err
+// undoAttempt looks at what a failed Create of this attempt left: if its
+// registry row is ready, the Create went through and only the answer to its
+// last statement was lost (done); if the row is still this attempt's
+// "provisioning" row, undo runs and the row goes; otherwise someone else has
+// taken over since, and nothing is touched.
+func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant string, attempt time.Time, undo func(*gorm.DB, bool) error) (done bool, err error) {
+	st, err := pr.reg.attemptStatus(conn, tenant, attempt)
+	switch {
+	case err != nil:
+		return false, err
+	case st == statusReady:
+		return true, nil
+	case st != statusProvisioning:
+		return false, nil
 	}
 	if err := undo(conn, false); err != nil {
-		return err
+		return false, err
 	}
-	return pr.reg.remove(conn, tenant)
+	return false, pr.reg.remove(conn, tenant)
 }
 
 // detached returns conn's session on a context that outlives the caller's,

@@ -158,17 +158,26 @@ const (
 )
 
 func tablePositionAfter(word string, sawIndex bool) position {
-	switch strings.ToUpper(word) {
-	case "FROM", "JOIN", "STRAIGHT_JOIN", "USING":
+	switch {
+	case oneOf(word, "FROM", "JOIN", "USING", "STRAIGHT_JOIN"):
 		return tableListOrFunction
-	case "INTO", "UPDATE", "TABLE", "TABLES", "TRUNCATE", "REFERENCES":
+	case oneOf(word, "INTO", "UPDATE", "TABLE", "TABLES", "TRUNCATE", "REFERENCES"):
 		return tableList
-	case "ON":
-		if sawIndex {
-			return tableList
-		}
+	case sawIndex && oneOf(word, "ON"):
+		return tableList
 	}
 	return noTable
+}
+
+// oneOf reports whether word is one of the upper-case keywords, ignoring
+// case, without allocating.
+func oneOf(word string, keywords ...string) bool {
+	for _, k := range keywords {
+		if len(word) == len(k) && strings.EqualFold(word, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkTablesAt reads the table (or tables) starting with tok and checks each.
@@ -227,30 +236,18 @@ func (p *Plugin) checkRawTable(sc *scope, qualifier, table string) error {
 }
 
 func isTableModifier(w string) bool {
-	switch strings.ToUpper(w) {
-	case "ONLY", "LATERAL", "IF", "NOT", "EXISTS", "IGNORE", "LOW_PRIORITY", "HIGH_PRIORITY", "DELAYED",
+	return oneOf(w, "ONLY", "LATERAL", "IF", "NOT", "EXISTS", "IGNORE", "LOW_PRIORITY", "HIGH_PRIORITY", "DELAYED",
 		"QUICK", "TABLE", "TEMPORARY", "TEMP", "UNLOGGED", "CONCURRENTLY", "OR", "REPLACE", "ABORT",
-		"FAIL", "ROLLBACK", "NATURAL", "INNER", "OUTER", "LEFT", "RIGHT", "FULL", "CROSS", "JOIN":
-		return true
-	}
-	return false
+		"FAIL", "ROLLBACK", "NATURAL", "INNER", "OUTER", "LEFT", "RIGHT", "FULL", "CROSS", "JOIN")
 }
 
 func isSubqueryStart(w string) bool {
-	switch strings.ToUpper(w) {
-	case "SELECT", "VALUES", "WITH", "SET", "DEFAULT":
-		return true
-	}
-	return false
+	return oneOf(w, "SELECT", "VALUES", "WITH", "SET", "DEFAULT")
 }
 
 func isClauseKeyword(w string) bool {
-	switch strings.ToUpper(w) {
-	case "ON", "USING", "WHERE", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL",
+	return oneOf(w, "ON", "USING", "WHERE", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL",
 		"GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "UNION", "EXCEPT", "INTERSECT", "SET", "VALUES",
 		"SELECT", "WINDOW", "FOR", "RETURNING", "STRAIGHT_JOIN", "LATERAL", "PARTITION", "USE", "FORCE",
-		"IGNORE", "DEFAULT", "ADD", "DROP", "ALTER", "RENAME", "CASCADE", "RESTRICT", "WITH", "AS":
-		return true
-	}
-	return false
+		"IGNORE", "DEFAULT", "ADD", "DROP", "ALTER", "RENAME", "CASCADE", "RESTRICT", "WITH", "AS")
 }

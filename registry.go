@@ -57,13 +57,15 @@ func (r registry) insertAttempt(db *gorm.DB, tenant string, attempt time.Time) e
 		tenant, statusProvisioning, attempt).Error
 }
 
-// isAttempt reports whether the tenant's row is still the "provisioning" row
-// of the given attempt.
-func (r registry) isAttempt(db *gorm.DB, tenant string, attempt time.Time) (bool, error) {
-	var n int64
-	err := db.Raw("SELECT COUNT(*) FROM "+r.table+" WHERE id = ? AND status = ? AND created_at = ?",
-		tenant, statusProvisioning, attempt).Scan(&n).Error
-	return n > 0, err
+// attemptStatus returns the status of the tenant's row if it is the row the
+// given attempt wrote, and "" otherwise.
+func (r registry) attemptStatus(db *gorm.DB, tenant string, attempt time.Time) (string, error) {
+	var statuses []string
+	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ? AND created_at = ?", tenant, attempt).Scan(&statuses).Error
+	if err != nil || len(statuses) == 0 {
+		return "", err
+	}
+	return statuses[0], nil
 }
 
 // migrated marks the tenant ready and records when its tables were last

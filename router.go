@@ -95,9 +95,15 @@ func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) 
 		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: ErrCrossTenant,
 			Detail: "it names " + qualifier + "." + table + " explicitly"}
 	}
-	names, err := p.tablesFor(sc.tenant)
-	if err != nil {
-		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: err}
+	var names tenantTables
+	if cached := sc.names.Load(); cached != nil && cached.p == p {
+		names = cached.tables
+	} else {
+		var err error
+		if names, err = p.tablesFor(sc.tenant); err != nil {
+			return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: err}
+		}
+		sc.names.Store(&scopeNames{p: p, tables: names})
 	}
 	if phys := names[name]; phys != nil {
 		return phys, nil

@@ -2,6 +2,7 @@ package kirayedar
 
 import (
 	"context"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 
@@ -17,6 +18,14 @@ type scope struct {
 	tenant string
 	global bool
 	err    error
+	// names caches the tenant's physical table names for the plugin that
+	// last resolved them, so the statements of one request look them up once.
+	names atomic.Pointer[scopeNames]
+}
+
+type scopeNames struct {
+	p      *Plugin
+	tables tenantTables
 }
 
 // NewContext returns a copy of ctx whose statements run for tenant. An empty
