@@ -233,3 +233,35 @@ func TestKeyedMutex(t *testing.T) {
 		t.Errorf("entries left after every lock was released: %d", len(k.entries))
 	}
 }
+
+// FuzzCheckRaw feeds arbitrary text to the raw-SQL check on every engine:
+// it must never panic or loop, and a fragment that only prepends a comment
+// or whitespace to a refused one stays refused.
+func FuzzCheckRaw(f *testing.F) {
+	for _, seed := range []string{
+		"SELECT * FROM comments", "id IN (SELECT post_id FROM comments)", "FROM ONLY comments",
+		"title = 'it''s FROM comments'", "title = E'\\\\' FROM comments'", "$$ FROM comments $$",
+		"FROM /* x */ comments", "FROM [comments]", "FROM `comments`", `FROM "comments"`,
+		"FROM acme.comments", "FROM acme . comments", "CREATE INDEX i ON comments (x)",
+		"", "'", `"`, "`", "[", "$", "$a$", "/*", "--", "E'", "FROM", "FROM (", "FROM a,",
+	} {
+		f.Add(seed)
+	}
+	plugins := []*Plugin{
+		testPlugin(dialect.Postgres, StrategySchema),
+		testPlugin(dialect.MySQL, StrategySchema),
+		testPlugin(dialect.SQLite, StrategyPrefix),
+	}
+	acme := &scope{tenant: "acme"}
+	f.Fuzz(func(t *testing.T, sql string) {
+		for _, p := range plugins {
+			err := p.checkRaw(acme, sql, false)
+			_ = p.checkRaw(nil, sql, true)
+			if err != nil {
+				if again := p.checkRaw(acme, "/* c */ "+sql, false); again == nil {
+					t.Errorf("%s: %q is refused (%v) but not after a leading comment", p.engine, sql, err)
+				}
+			}
+		}
+	})
+}

@@ -237,10 +237,36 @@ export KIRAYEDAR_MYSQL_DSN="${KIRAYEDAR_MYSQL_DSN:-$DEFAULT_MYSQL_DSN}"
 command -v go >/dev/null 2>&1 || die "go not found in PATH"
 cd "$ROOT"
 
+# A test run that was killed leaves its databases behind (a normal run drops
+# its own). Drop those of earlier runs, unless another run is going on.
+drop_stale_test_databases() {
+	if pgrep -f 'tests\.test' >/dev/null 2>&1; then
+		log "another test run is active; leaving test databases alone"
+		return 0
+	fi
+	local name
+	if [[ $manage_pg == 1 ]]; then
+		for name in $(pg_sql postgres "SELECT datname FROM pg_database WHERE datname ~ '^kt[a-z0-9]{6}(schema|prefix)(b[0-9]+)?\$'"); do
+			pg_sql postgres "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
+		done
+	fi
+	if [[ $manage_my == 1 ]]; then
+		for name in $(my_sql "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME REGEXP '^(kt[a-z0-9]{6}(schema|prefix)(b[0-9]+)?|t[a-z0-9]{6}n[0-9]+)\$'"); do
+			my_sql "DROP DATABASE IF EXISTS \`$name\`" >/dev/null || true
+		done
+	fi
+}
+drop_stale_test_databases
+
 log "go vet ./..."
 go vet ./... || die "go vet failed"
 
 log "go test -race -count=1 ./... $*"
 go test -race -count=1 ./... "$@" || die "go test failed"
+
+if [[ $# -eq 0 ]]; then
+	log "a short fuzz run of the raw-SQL check (FuzzCheckRaw, 15s)"
+	go test -run '^$' -fuzz FuzzCheckRaw -fuzztime 15s . || die "fuzzing found a failure (see testdata/fuzz)"
+fi
 
 log "all tests passed"

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -98,5 +99,30 @@ func TestReusedChainFollowsContext(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	})
+}
+
+// GORM's schema cache is shared by every session of a DB. Nothing the plugin
+// does (routing statements, migrating tenants through its private DB) may
+// leave a tenant's name in it.
+func TestSchemaCacheStaysTenantNeutral(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		a, b := e.newTenant(t), e.newTenant(t)
+		seed(t, e, a)
+		seed(t, e, b)
+		must(t, e.prov.Migrate(context.Background(), a))
+		for _, model := range []any{&Post{}, &Invoice{}, &Tag{}} {
+			stmt := &gorm.Statement{DB: e.db}
+			must(t, stmt.Parse(model))
+			if strings.Contains(stmt.Schema.Table, a) || strings.Contains(stmt.Schema.Table, b) || strings.Contains(stmt.Table, ".") {
+				t.Errorf("the schema cache names %T's table %q", model, stmt.Schema.Table)
+			}
+		}
+		sql := e.db.WithContext(kirayedar.GlobalContext(context.Background())).ToSQL(func(tx *gorm.DB) *gorm.DB {
+			return tx.Preload("Tags").Joins("Company").Find(&[]Post{})
+		})
+		if strings.Contains(sql, a) || strings.Contains(sql, b) {
+			t.Errorf("a global statement after tenant statements names a tenant: %s", sql)
+		}
 	})
 }
