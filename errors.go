@@ -25,9 +25,11 @@ var (
 	// table (or the global copy of a tenant table) explicitly, or embeds a
 	// subquery built under another tenant. Nothing was sent to the database.
 	ErrCrossTenant = errors.New("statement crosses tenants")
-	// ErrUnroutable: a raw SQL fragment inside a GORM statement (a join
-	// string, a table expression, a condition) names a tenant table that the
-	// plugin cannot qualify. Use a relation join, a model, or Table.
+	// ErrUnroutable: raw SQL (Raw, Exec, or a fragment inside a GORM
+	// statement: a join string, a table expression, a condition, a selected
+	// column) names a tenant table directly, which the plugin cannot
+	// qualify; or a subquery is built in a way the plugin cannot see into.
+	// Use a model, a relation join, or Table. Nothing was sent.
 	ErrUnroutable = errors.New("raw SQL names a tenant table")
 )
 

@@ -16,7 +16,8 @@
 // A statement on a tenant table whose context carries no tenant fails with
 // ErrNoTenant before any SQL is sent; GlobalContext and the Global scope opt
 // out on purpose. Raw SQL (Raw, Exec) is not rewritten: name tenant tables in
-// it with Table.
+// it with Table. Raw SQL that names a tenant table directly is refused with
+// ErrUnroutable, since it would resolve to the global copy.
 package kirayedar
 
 import (
