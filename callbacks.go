@@ -18,12 +18,13 @@ import (
 //
 // The guard callbacks below refuse writes without a tenant before GORM opens
 // its default transaction or runs hooks and association saves; reads need no
-// guard because the builders refuse them before the query is sent. Raw SQL
-// is checked before it is sent (checkPrebuilt in rawsql.go).
+// guard because the builders refuse them before the query is sent. The SQL
+// text itself is checked as it is sent (sent.go).
 
 const (
-	guardName = "kirayedar:guard"
-	rawName   = "kirayedar:raw_sql"
+	guardName       = "kirayedar:guard"
+	guardPoolName   = "kirayedar:guard_pool"
+	unguardPoolName = "kirayedar:unguard_pool"
 )
 
 func (p *Plugin) register(db *gorm.DB) error {
@@ -32,10 +33,24 @@ func (p *Plugin) register(db *gorm.DB) error {
 		cb.Create().Before("*").Register(guardName, p.guard),
 		cb.Update().Before("*").Register(guardName, p.guard),
 		cb.Delete().Before("*").Register(guardName, p.guardDelete),
-		cb.Query().Before("gorm:query").Register(rawName, p.checkPrebuilt),
-		cb.Row().Before("gorm:row").Register(rawName, p.checkPrebuilt),
-		cb.Raw().Before("gorm:raw").Register(rawName, p.checkPrebuilt),
 	}
+	// The pool is guarded around the one callback of each chain that sends,
+	// and given back before the next one (preloads, association saves, hooks
+	// and the commit run on the plain pool).
+	errs = append(errs,
+		cb.Query().Before("gorm:query").Register(guardPoolName, p.guardPool),
+		cb.Query().Before("gorm:preload").Register(unguardPoolName, p.unguardPool),
+		cb.Row().Before("gorm:row").Register(guardPoolName, p.guardPool),
+		cb.Row().After("gorm:row").Register(unguardPoolName, p.unguardPool),
+		cb.Raw().Before("gorm:raw").Register(guardPoolName, p.guardPool),
+		cb.Raw().After("gorm:raw").Register(unguardPoolName, p.unguardPool),
+		cb.Create().Before("gorm:create").Register(guardPoolName, p.guardPool),
+		cb.Create().Before("gorm:save_after_associations").Register(unguardPoolName, p.unguardPool),
+		cb.Update().Before("gorm:update").Register(guardPoolName, p.guardPool),
+		cb.Update().Before("gorm:save_after_associations").Register(unguardPoolName, p.unguardPool),
+		cb.Delete().Before("gorm:delete").Register(guardPoolName, p.guardPool),
+		cb.Delete().Before("gorm:after_delete").Register(unguardPoolName, p.unguardPool),
+	)
 	p.next = make(map[string]clause.ClauseBuilder, 4)
 	for name, builder := range map[string]clause.ClauseBuilder{
 		"FROM":   p.buildFrom,
@@ -59,8 +74,8 @@ func (p *Plugin) guardDelete(db *gorm.DB) {
 		return
 	}
 	sc := scopeOf(db.Statement.Context)
-	if sc == nil || sc.global {
-		return
+	if sc == nil || sc.global || softDeletes(db.Statement) {
+		return // a soft delete is an UPDATE, which MySQL aliases with LIMIT too
 	}
 	if m := p.mainTableOf(db.Statement); !m.raw {
 		if phys, _ := p.resolve(sc, m.qualifier, m.table); phys != nil {
@@ -69,6 +84,19 @@ func (p *Plugin) guardDelete(db *gorm.DB) {
 			}
 		}
 	}
+}
+
+// softDeletes reports whether a delete will run as GORM's soft-delete UPDATE.
+func softDeletes(stmt *gorm.Statement) bool {
+	if stmt.Unscoped || stmt.Schema == nil {
+		return false
+	}
+	for _, c := range stmt.Schema.DeleteClauses {
+		if _, ok := c.(interface{ ModifyStatement(*gorm.Statement) }); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // guard fails a create, update or delete on a tenant table that has no

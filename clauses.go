@@ -1,8 +1,13 @@
 package kirayedar
 
 import (
+	"errors"
+	"strings"
+
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/kirayedar/kirayedar/dialect"
 )
 
 // The clause builders write tenant tables under their physical names while
@@ -12,12 +17,40 @@ import (
 // marker written in the table's place keeps the SQL from parsing, so it can
 // never run against the global copy.
 
-// refused is written where a refused table would have stood.
-const refused = "/* kirayedar: statement refused */ )"
+// refusedMarker starts the comment written, with the reason's sentinel and
+// an unbalanced parenthesis, where a refused table would have stood.
+const refusedMarker = "kirayedar: statement refused: "
 
 func (p *Plugin) refuse(stmt *gorm.Statement, err error) {
 	_ = stmt.AddError(err)
-	stmt.WriteString(refused)
+	stmt.WriteString("/* " + refusedMarker + sentinelOf(err).Error() + " */ )")
+}
+
+var sentinels = []error{ErrNoTenant, ErrCrossTenant, ErrInvalidTenantID, ErrUnroutable}
+
+func sentinelOf(err error) error {
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return s
+		}
+	}
+	return ErrUnroutable
+}
+
+// refusalIn returns the error for SQL that carries a refusal marker, which
+// means GORM built a part of it (a subquery) and dropped the refusal, or nil.
+func refusalIn(sql string) error {
+	i := strings.Index(sql, refusedMarker)
+	if i < 0 {
+		return nil
+	}
+	reason := sql[i+len(refusedMarker):]
+	for _, s := range sentinels {
+		if strings.HasPrefix(reason, s.Error()) {
+			return &StatementError{Err: s, Detail: "in a part GORM built on its own, such as a subquery"}
+		}
+	}
+	return &StatementError{Err: ErrUnroutable, Detail: "in a part GORM built on its own, such as a subquery"}
 }
 
 func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
@@ -29,7 +62,7 @@ func (p *Plugin) buildFrom(c clause.Clause, b clause.Builder) {
 	}
 	sc := scopeOf(stmt.Context)
 	if !p.inspect(stmt, sc) {
-		stmt.WriteString(refused)
+		p.refuse(stmt, stmt.Error)
 		return
 	}
 	if sc != nil && sc.global {
@@ -129,7 +162,7 @@ func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
 	}
 	sc := scopeOf(stmt.Context)
 	if !p.inspect(stmt, sc) {
-		stmt.WriteString(refused)
+		p.refuse(stmt, stmt.Error)
 		return
 	}
 	if sc != nil && sc.global {
@@ -148,7 +181,9 @@ func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
 		p.delegate("INSERT", c, b)
 		return
 	}
-	ref, err := p.mainRef(stmt, sc, false)
+	// PostgreSQL and SQLite take an alias in INSERT INTO, so ON CONFLICT
+	// clauses can name the table by its neutral name; MySQL takes none.
+	ref, err := p.mainRef(stmt, sc, p.engine != dialect.MySQL)
 	if err != nil {
 		p.refuse(stmt, err)
 		return
@@ -181,7 +216,7 @@ func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
 	}
 	sc := scopeOf(stmt.Context)
 	if !p.inspect(stmt, sc) {
-		stmt.WriteString(refused)
+		p.refuse(stmt, stmt.Error)
 		return
 	}
 	if sc != nil && sc.global {
@@ -230,7 +265,7 @@ func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
 func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
 	stmt, ok := b.(*gorm.Statement)
 	del, isDelete := c.Expression.(clause.Delete)
-	if !ok || !isDelete || p.strategy != StrategyPrefix || p.engine != "mysql" {
+	if !ok || !isDelete || p.strategy != StrategyPrefix || p.engine != dialect.MySQL {
 		p.delegate("DELETE", c, b)
 		return
 	}

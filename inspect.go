@@ -18,7 +18,7 @@ import (
 // here, or the outer statement would be sent. inspect reports false after
 // adding an error to stmt.
 func (p *Plugin) inspect(stmt *gorm.Statement, sc *scope) bool {
-	in := inspector{p: p, sc: sc}
+	in := inspector{p: p, sc: sc, stmt: stmt, dry: stmt.Context != nil && stmt.Context.Value(dryRunKey{}) != nil}
 	if names := stmt.BuildClauses; len(names) > 0 {
 		// The clauses GORM is about to build; a lookup each is cheaper than
 		// ranging over the map.
@@ -60,10 +60,17 @@ func (in *inspector) clause(c clause.Clause) {
 }
 
 type inspector struct {
-	p   *Plugin
-	sc  *scope
-	err error
+	p    *Plugin
+	sc   *scope
+	stmt *gorm.Statement
+	err  error
+	// dry: the statement is a subquery being built by checkSubquery, whose
+	// own subqueries are checked in the SQL it produces, not built again.
+	dry bool
 }
+
+// dryRunKey marks the context of a subquery checkSubquery builds.
+type dryRunKey struct{}
 
 func (in *inspector) raw(sqlText string, tablePosition bool) {
 	if in.err == nil {
@@ -191,13 +198,16 @@ func (in *inspector) foreign(e clause.Expression) {
 }
 
 func (in *inspector) join(j clause.Join) {
-	if j.Expression != nil {
-		if e, ok := j.Expression.(clause.Expr); ok {
-			in.raw(e.SQL, false)
-			in.values(e.Vars)
-		} else {
-			in.expr(j.Expression)
-		}
+	switch e := j.Expression.(type) {
+	case nil:
+	case clause.Expr: // Joins("JOIN comments ...") or Joins(", comments")
+		in.raw(e.SQL, true)
+		in.values(e.Vars)
+	case clause.NamedExpr:
+		in.raw(e.SQL, true)
+		in.values(e.Vars)
+	default:
+		in.expr(j.Expression)
 	}
 	in.exprs(j.ON.Exprs)
 }
@@ -220,12 +230,15 @@ func (in *inspector) value(v any) {
 	}
 	switch v := v.(type) {
 	case *gorm.DB:
-		in.err = in.p.checkSubquery(in.sc, v)
+		if !in.dry {
+			in.err = in.p.checkSubquery(in.stmt, in.sc, v)
+		}
 	case clause.Table:
 		if v.Name != clause.CurrentTable {
 			qualifier, table := splitQualified(v.Name)
 			if in.sc == nil || !in.sc.global {
-				in.err = in.p.checkRawTable(in.sc, qualifier, table)
+				r := rawScan{p: in.p, sc: in.sc}
+				in.err = r.checkTable(qualifier, table)
 			}
 		}
 	case clause.Expression:
@@ -246,7 +259,7 @@ func (in *inspector) value(v any) {
 // one, a tenant other than the outer statement's, or a tenant table its SQL
 // names unrouted (a raw subquery, or one built on a *gorm.DB without the
 // plugin).
-func (p *Plugin) checkSubquery(outer *scope, sub *gorm.DB) error {
+func (p *Plugin) checkSubquery(outerStmt *gorm.Statement, outer *scope, sub *gorm.DB) error {
 	if sub == nil || sub.Statement == nil {
 		return nil
 	}
@@ -257,17 +270,25 @@ func (p *Plugin) checkSubquery(outer *scope, sub *gorm.DB) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	dry := sub.Session(&gorm.Session{DryRun: true, Context: ctx, Logger: logger.Discard})
+	dry := sub.Session(&gorm.Session{DryRun: true, Context: context.WithValue(ctx, dryRunKey{}, true), Logger: logger.Discard})
 	dry.Callback().Query().Execute(dry)
 	if err := dry.Error; err != nil {
 		var se *StatementError
 		if errors.As(err, &se) && se.Detail == "" {
-			se.Detail = "in a subquery"
+			detailed := *se // the error may be shared with the caller's chain
+			detailed.Detail = "in a subquery"
+			return &detailed
 		}
+		return err
+	}
+	if err := refusalIn(dry.Statement.SQL.String()); err != nil {
 		return err
 	}
 	// Compare after the dry run: the subquery's own scopes (WithTenant) ran.
 	inner := scopeOf(dry.Statement.Context)
+	if inner != nil && (inner.global || inner.tenant != "" && (outer == nil || outer.tenant == "")) {
+		markRawScope(outerStmt, inner) // its tables are in the SQL that will be checked as it is sent
+	}
 	switch {
 	case inner != nil && inner.global:
 		return nil // global on purpose

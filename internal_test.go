@@ -21,10 +21,7 @@ func testPlugin(engine dialect.Engine, strategy Strategy) *Plugin {
 	p.tables = registryOf(map[string]tableKind{
 		"posts": tenantTable, "comments": tenantTable, "blog_posts": tenantTable, "plans": globalTable,
 	})
-	p.rules = dialect.Rules{Engine: engine, GlobalSchema: "public"}
-	if strategy == StrategyPrefix {
-		p.rules.PrefixSeparator = "_"
-	}
+	p.baseRules = dialect.Rules{Engine: engine, GlobalSchema: "public"}
 	return p
 }
 
@@ -64,6 +61,7 @@ func TestMainTableOf(t *testing.T) {
 
 func TestCheckRaw(t *testing.T) {
 	schema := testPlugin(dialect.Postgres, StrategySchema)
+	mysql := testPlugin(dialect.MySQL, StrategySchema)
 	prefix := testPlugin(dialect.SQLite, StrategyPrefix)
 	acme := &scope{tenant: "acme"}
 	cases := []struct {
@@ -121,6 +119,37 @@ func TestCheckRaw(t *testing.T) {
 		{schema, acme, "TRUNCATE comments", ErrUnroutable},
 		{schema, acme, "JOIN x ON posts.id = x.post_id", nil},
 		{schema, acme, `SELECT "acme"."posts"."id" FROM "acme"."posts"`, nil},
+		// Second review: lists that go on past derived tables and functions.
+		{schema, acme, "FROM (SELECT 1 AS x) s, comments", ErrUnroutable},
+		{schema, acme, "FROM generate_series(1,1) g, comments c", ErrUnroutable},
+		{schema, acme, "FROM (plans), comments c", ErrUnroutable},
+		{schema, acme, "CROSS JOIN (SELECT 1 AS x) s, comments c", ErrUnroutable},
+		{schema, acme, "FROM test.public.comments", ErrCrossTenant},
+		{schema, acme, `FROM U&"comments"`, ErrUnroutable},
+		{schema, acme, `FROM U&"\0063omments"`, ErrUnroutable},
+		{schema, acme, "COPY comments TO STDOUT", ErrUnroutable},
+		{schema, acme, "LOCK posts", ErrUnroutable},
+		{schema, acme, `title LIKE'x\' UNION SELECT id FROM comments --'`, ErrUnroutable},
+		{mysql, acme, "SELECT * FROM /*! comments */", ErrUnroutable},
+		{mysql, acme, "SELECT id--1 AS v FROM comments", ErrUnroutable},
+		{mysql, acme, "INSERT posts (title) VALUES ('x')", ErrUnroutable},
+		{mysql, acme, "REPLACE posts VALUES (1)", ErrUnroutable},
+		{mysql, acme, "CREATE TABLE x LIKE posts", ErrUnroutable},
+		{prefix, acme, "SELECT COUNT(*) FROM 'comments'", ErrUnroutable},
+		{schema, acme, "WITH RECURSIVE c(n) AS (SELECT 1) SELECT * FROM c, comments", ErrUnroutable},
+		// ... and what must stay allowed: names in expressions, not tables.
+		{schema, acme, "SUBSTRING(body FROM posts + 1)", nil},
+		{schema, acme, "EXTRACT(YEAR FROM posts)", nil},
+		{schema, acme, "title IS DISTINCT FROM posts", nil},
+		{schema, acme, "title IS NOT DISTINCT FROM comments", nil},
+		{mysql, acme, "ON DUPLICATE KEY UPDATE posts = posts + 1", nil},
+		{mysql, acme, "REPLACE(title, 'a', 'b')", nil},
+		{schema, acme, "WITH posts AS (SELECT 1) SELECT * FROM posts", nil},
+		{schema, acme, "WITH x (a, b) AS MATERIALIZED (SELECT 1, 2), comments AS (SELECT 3) SELECT * FROM x, comments", nil},
+		{schema, acme, "JOIN x USING (posts)", nil},
+		{schema, acme, "SELECT * FROM plans FOR UPDATE OF plans", nil},
+		{schema, acme, "ON CONFLICT (id) DO UPDATE SET views = posts.views + 1", nil},
+		{schema, acme, "timestamp WITH TIME ZONE", nil},
 	}
 	for _, tc := range cases {
 		err := tc.p.checkRaw(tc.sc, tc.sql, false)

@@ -1,10 +1,17 @@
 package kirayedar
 
-import "github.com/kirayedar/kirayedar/dialect"
+import (
+	"strconv"
+	"strings"
 
-// A small SQL lexer, enough to find the tables a raw SQL fragment names. It
-// skips string literals (with the engine's escapes), comments and numbers,
-// and yields words, quoted identifiers and punctuation. It never allocates.
+	"github.com/kirayedar/kirayedar/dialect"
+)
+
+// A small SQL lexer, enough to find the tables a piece of SQL names. It knows
+// each engine's comments (MySQL's executable /*! ... */ ones are code), string
+// literals and their escapes, quoted identifiers (PostgreSQL's U&"..." too)
+// and dollar quoting, and yields words, quoted identifiers, string literals
+// and punctuation. It allocates only to decode a U&"..." identifier.
 
 type tokenKind uint8
 
@@ -12,6 +19,7 @@ const (
 	tokEOF    tokenKind = iota
 	tokWord             // a bare identifier or keyword
 	tokQuoted           // a quoted identifier, unquoted
+	tokString           // a string literal, without its quotes
 	tokPunct            // one character: ( ) , . ; and the like
 )
 
@@ -20,10 +28,16 @@ type token struct {
 	text string
 }
 
+func (t token) is(punct string) bool { return t.kind == tokPunct && t.text == punct }
+
+func (t token) isName() bool { return t.kind == tokWord || t.kind == tokQuoted }
+
 type lexer struct {
 	s      string
 	pos    int
 	engine dialect.Engine
+	// execComment: inside a MySQL /*! ... */ comment, whose text runs.
+	execComment bool
 }
 
 func (lx *lexer) next() token {
@@ -31,40 +45,36 @@ func (lx *lexer) next() token {
 	for lx.pos < len(s) {
 		c := s[lx.pos]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			lx.pos++
-		case c == '-' && lx.pos+1 < len(s) && s[lx.pos+1] == '-',
-			c == '#' && lx.engine == dialect.MySQL:
+		case c == '-' && lx.at("--") && lx.dashComment():
 			for lx.pos < len(s) && s[lx.pos] != '\n' {
 				lx.pos++
 			}
-		case c == '/' && lx.pos+1 < len(s) && s[lx.pos+1] == '*':
-			end := indexFrom(s, "*/", lx.pos+2)
-			if end < 0 {
-				lx.pos = len(s)
-			} else {
-				lx.pos = end + 2
+		case c == '#' && lx.engine == dialect.MySQL:
+			for lx.pos < len(s) && s[lx.pos] != '\n' {
+				lx.pos++
 			}
+		case c == '/' && lx.at("/*"):
+			lx.blockComment()
+		case c == '*' && lx.execComment && lx.at("*/"):
+			lx.execComment = false
+			lx.pos += 2
 		case c == '\'':
-			lx.skipString(lx.engine == dialect.MySQL || lx.pos > 0 && (s[lx.pos-1] == 'E' || s[lx.pos-1] == 'e'))
-		case c == '"' && lx.engine == dialect.MySQL:
-			lx.skipString(true) // a string unless ANSI_QUOTES
-		case c == '"' || c == '`' || c == '[' && lx.engine == dialect.SQLite:
-			closing := c
-			if c == '[' {
-				closing = ']'
-			}
 			start := lx.pos + 1
-			i := start
-			for i < len(s) && s[i] != closing {
-				i++
-			}
-			lx.pos = i + 1
-			if i > len(s) {
-				lx.pos = len(s)
-			}
-			return token{tokQuoted, s[start:min(i, len(s))]}
-		case c == '$' && lx.engine == dialect.Postgres && lx.dollarQuoted():
+			lx.skipString(lx.engine == dialect.MySQL || lx.escapeString())
+			return token{tokString, s[start:max(start, lx.pos-1)]}
+		case c == '"' && lx.engine == dialect.MySQL:
+			start := lx.pos + 1
+			lx.skipString(true) // a string, unless ANSI_QUOTES
+			return token{tokString, s[start:max(start, lx.pos-1)]}
+		case (c == 'U' || c == 'u') && lx.engine == dialect.Postgres && lx.pos+2 < len(s) && s[lx.pos+1] == '&' &&
+			(s[lx.pos+2] == '"' || s[lx.pos+2] == '\''):
+			lx.pos += 2
+			return lx.unicodeQuoted()
+		case c == '"' || c == '`' || c == '[' && lx.engine == dialect.SQLite:
+			return lx.quoted(c)
+		case c == '$' && lx.engine == dialect.Postgres && lx.dollar():
 		case c >= '0' && c <= '9':
 			for lx.pos < len(s) && (isIdentByte(s[lx.pos]) || s[lx.pos] == '.') {
 				lx.pos++
@@ -85,10 +95,63 @@ func (lx *lexer) next() token {
 
 // peek returns the next token without consuming it.
 func (lx *lexer) peek() token {
-	saved := lx.pos
+	saved, exec := lx.pos, lx.execComment
 	t := lx.next()
-	lx.pos = saved
+	lx.pos, lx.execComment = saved, exec
 	return t
+}
+
+func (lx *lexer) at(prefix string) bool { return strings.HasPrefix(lx.s[lx.pos:], prefix) }
+
+// dashComment reports whether "--" here starts a comment: always on
+// PostgreSQL and SQLite, on MySQL only before white space or the end.
+func (lx *lexer) dashComment() bool {
+	if lx.engine != dialect.MySQL {
+		return true
+	}
+	i := lx.pos + 2
+	return i >= len(lx.s) || lx.s[i] == ' ' || lx.s[i] == '\t' || lx.s[i] == '\n' || lx.s[i] == '\r'
+}
+
+// blockComment skips a /* */ comment (nested on PostgreSQL). On MySQL a
+// /*! or /*M! comment is code: only its opening is skipped.
+func (lx *lexer) blockComment() {
+	s := lx.s
+	if lx.engine == dialect.MySQL && (lx.at("/*!") || lx.at("/*M!")) {
+		lx.pos += 3
+		if s[lx.pos-1] == 'M' {
+			lx.pos++
+		}
+		for lx.pos < len(s) && s[lx.pos] >= '0' && s[lx.pos] <= '9' { // version
+			lx.pos++
+		}
+		lx.execComment = true
+		return
+	}
+	depth := 0
+	for lx.pos < len(s) {
+		switch {
+		case lx.at("/*"):
+			depth++
+			lx.pos += 2
+		case lx.at("*/"):
+			depth--
+			lx.pos += 2
+			if depth == 0 || lx.engine != dialect.Postgres {
+				return
+			}
+		default:
+			lx.pos++
+		}
+	}
+}
+
+// escapeString reports whether the string starting here is a PostgreSQL
+// E'...' string, in which backslashes escape.
+func (lx *lexer) escapeString() bool {
+	p := lx.pos
+	return lx.engine == dialect.Postgres && p > 0 && (lx.s[p-1] == 'E' || lx.s[p-1] == 'e') &&
+		(p == 1 || !isIdentByte(lx.s[p-2]))
 }
 
 func (lx *lexer) skipString(backslashEscapes bool) {
@@ -111,40 +174,96 @@ func (lx *lexer) skipString(backslashEscapes bool) {
 	lx.pos = len(s)
 }
 
-// dollarQuoted skips a PostgreSQL $tag$...$tag$ string if one starts here.
-func (lx *lexer) dollarQuoted() bool {
+func (lx *lexer) quoted(open byte) token {
+	closing := open
+	if open == '[' {
+		closing = ']'
+	}
+	s := lx.s
+	start := lx.pos + 1
+	i := start
+	for i < len(s) && s[i] != closing {
+		i++
+	}
+	if i >= len(s) {
+		lx.pos = len(s)
+		return token{tokQuoted, s[start:]}
+	}
+	lx.pos = i + 1
+	return token{tokQuoted, s[start:i]}
+}
+
+// unicodeQuoted reads the rest of a PostgreSQL U&"..." identifier (or
+// U&'...' string) and decodes its \XXXX and \+XXXXXX escapes.
+func (lx *lexer) unicodeQuoted() token {
+	q := lx.s[lx.pos]
+	var t token
+	if q == '"' {
+		t = lx.quoted('"')
+	} else {
+		start := lx.pos + 1
+		lx.skipString(false)
+		t = token{tokString, lx.s[start:max(start, lx.pos-1)]}
+	}
+	if !strings.Contains(t.text, `\`) {
+		return t
+	}
+	var b strings.Builder
+	for i := 0; i < len(t.text); i++ {
+		c := t.text[i]
+		if c != '\\' || i+1 >= len(t.text) {
+			b.WriteByte(c)
+			continue
+		}
+		width := 4
+		if t.text[i+1] == '+' {
+			width, i = 6, i+1
+		} else if t.text[i+1] == '\\' {
+			b.WriteByte('\\')
+			i++
+			continue
+		}
+		if i+1+width > len(t.text) {
+			b.WriteString(t.text[i:])
+			break
+		}
+		r, err := strconv.ParseUint(t.text[i+1:i+1+width], 16, 32)
+		if err != nil {
+			b.WriteString(t.text[i : i+1+width])
+		} else {
+			b.WriteRune(rune(r))
+		}
+		i += width
+	}
+	t.text = b.String()
+	return t
+}
+
+// dollar skips a PostgreSQL $tag$...$tag$ string or a $1 placeholder.
+func (lx *lexer) dollar() bool {
 	s := lx.s
 	end := lx.pos + 1
-	for end < len(s) && s[end] != '$' && isIdentByte(s[end]) && !(s[end] >= '0' && s[end] <= '9' && end == lx.pos+1) {
+	if end < len(s) && s[end] >= '0' && s[end] <= '9' { // $1
+		for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+			end++
+		}
+		lx.pos = end
+		return true
+	}
+	for end < len(s) && s[end] != '$' && isIdentByte(s[end]) {
 		end++
 	}
 	if end >= len(s) || s[end] != '$' {
-		if end == lx.pos+1 { // $1: a placeholder
-			lx.pos++
-			for lx.pos < len(s) && s[lx.pos] >= '0' && s[lx.pos] <= '9' {
-				lx.pos++
-			}
-			return true
-		}
 		return false
 	}
 	tag := s[lx.pos : end+1]
-	closing := indexFrom(s, tag, end+1)
+	closing := strings.Index(s[end+1:], tag)
 	if closing < 0 {
 		lx.pos = len(s)
 	} else {
-		lx.pos = closing + len(tag)
+		lx.pos = end + 1 + closing + len(tag)
 	}
 	return true
-}
-
-func indexFrom(s, sub string, from int) int {
-	for i := from; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func isIdentByte(c byte) bool {

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -110,9 +111,10 @@ type Plugin struct {
 	engine   dialect.Engine
 	strategy Strategy
 	global   string
-	tables   *tableRegistry
-	rules    dialect.Rules
-	names    nameCache
+	tables    *tableRegistry
+	baseRules dialect.Rules
+	rules     atomic.Pointer[rulesFor]
+	names     nameCache
 	next     map[string]clause.ClauseBuilder // the clause builders we wrap
 }
 
@@ -217,15 +219,10 @@ func (p *Plugin) setup(db *gorm.DB) error {
 	}
 	p.tables = tables
 
-	p.rules = dialect.Rules{
+	p.baseRules = dialect.Rules{
 		Engine:       engine,
 		GlobalSchema: p.global,
 		Reserved:     p.cfg.ReservedNames,
-	}
-	if p.strategy == StrategyPrefix {
-		p.rules.PrefixSeparator = p.cfg.PrefixSeparator
-		p.rules.LongestTable = tables.longestTenantTable()
-		p.rules.Reserved = append(append([]string(nil), p.rules.Reserved...), tables.prefixCollisions(p.cfg.PrefixSeparator)...)
 	}
 	return nil
 }
@@ -239,7 +236,31 @@ func (p *Plugin) ValidateTenantID(tenant string) error {
 	if p.tables == nil {
 		return errors.New("kirayedar: plugin not initialized; register it with db.Use")
 	}
-	return dialect.Validate(tenant, p.rules)
+	return dialect.Validate(tenant, p.currentRules())
+}
+
+// currentRules are the validation rules for the tables as they are now: a
+// join table set up with SetupJoinTable after Initialize changes the longest
+// prefixed name and the IDs that would collide.
+func (p *Plugin) currentRules() dialect.Rules {
+	p.tables.refresh()
+	snap := p.tables.snapshot()
+	if c := p.rules.Load(); c != nil && c.snap == snap {
+		return c.rules
+	}
+	rules := p.baseRules
+	if p.strategy == StrategyPrefix {
+		rules.PrefixSeparator = p.cfg.PrefixSeparator
+		rules.LongestTable = p.tables.longestTenantTable()
+		rules.Reserved = append(append([]string(nil), rules.Reserved...), p.tables.prefixCollisions(p.cfg.PrefixSeparator)...)
+	}
+	p.rules.Store(&rulesFor{snap: snap, rules: rules})
+	return rules
+}
+
+type rulesFor struct {
+	snap  *tableSnapshot
+	rules dialect.Rules
 }
 
 // Strategy returns the strategy in effect (StrategyDefault resolved).
@@ -253,7 +274,10 @@ func (p *Plugin) GlobalSchema() string { return p.global }
 
 // TenantTables returns the names of the tables that live once per tenant, as
 // GORM names them (unqualified, unprefixed), sorted.
-func (p *Plugin) TenantTables() []string { return p.tables.tenantNames() }
+func (p *Plugin) TenantTables() []string {
+	p.tables.refresh()
+	return p.tables.tenantNames()
+}
 
 // checkConfigName refuses configured identifiers that quoting could not keep
 // whole (quotes, dots, control characters).

@@ -2,9 +2,10 @@ package kirayedar
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -115,13 +116,13 @@ type createSteps struct {
 
 // compensatedCreate runs a Create on MySQL on a pinned connection under the
 // tenant's named lock. The registry row is written as "provisioning" first,
-// stamped with this attempt's time; on failure undo runs on the same
+// carrying this attempt's random token; on failure undo runs on the same
 // connection, detached from the caller's context (whose end may be why it
 // failed), and if that connection is gone, again under the lock on a fresh
 // one, as long as the registry row is still this attempt's. A row left by a
 // process that died is cleaned up by the next Create.
 func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s createSteps) error {
-	attempt := time.Now().UTC().Truncate(time.Microsecond)
+	attempt := newAttempt()
 	undoLater := false
 	err := pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
 		st, err := pr.reg.status(conn, tenant)
@@ -189,7 +190,7 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 // last statement was lost (done); if the row is still this attempt's
 // "provisioning" row, undo runs and the row goes; otherwise someone else has
 // taken over since, and nothing is touched.
-func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant string, attempt time.Time, undo func(*gorm.DB, bool) error) (done bool, err error) {
+func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant, attempt string, undo func(*gorm.DB, bool) error) (done bool, err error) {
 	st, err := pr.reg.attemptStatus(conn, tenant, attempt)
 	switch {
 	case err != nil:
@@ -203,6 +204,14 @@ func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant string, attempt time.Ti
 		return false, err
 	}
 	return false, pr.reg.remove(conn, tenant)
+}
+
+// newAttempt returns a token that tells one Create's registry row from
+// another's.
+func newAttempt() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "attempt:" + hex.EncodeToString(b[:])
 }
 
 // detached returns conn's session on a context that outlives the caller's,

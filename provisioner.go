@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"gorm.io/gorm"
@@ -113,6 +114,8 @@ func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
 }
 
 func (pr *Provisioner) run(ctx context.Context, op, tenant string, fn func(context.Context, string) error) error {
+	// ValidateTenantID also picks up join tables set up after Initialize, so
+	// Create and Drop see every table the tenant has.
 	if err := pr.p.ValidateTenantID(tenant); err != nil {
 		return &Error{Op: op, Tenant: tenant, Err: err}
 	}
@@ -191,7 +194,8 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(
 			timeout = time.Until(deadline)
 		}
 		var got *int64
-		if err := session.Raw(lock, lockName(tenant), int64(timeout.Seconds())).Scan(&got).Error; err != nil {
+		seconds := int64(math.Ceil(timeout.Seconds())) // GET_LOCK(name, 0) would not wait at all
+		if err := session.Raw(lock, lockName(tenant), max(seconds, 1)).Scan(&got).Error; err != nil {
 			return fmt.Errorf("taking the tenant lock: %w", err)
 		}
 		if got == nil || *got != 1 {

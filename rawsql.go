@@ -2,7 +2,6 @@ package kirayedar
 
 import (
 	"context"
-	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -57,7 +56,7 @@ func (t TableRef) Build(b clause.Builder) {
 		p.refuse(stmt, err)
 		return
 	}
-	if sc != nil && (sc.tenant != "" || sc.global) {
+	if own := scopeOf(stmt.Context); sc != nil && (sc.global || sc.tenant != "" && (own == nil || own.tenant != sc.tenant)) {
 		markRawScope(stmt, sc)
 	}
 	if phys == nil {
@@ -67,187 +66,46 @@ func (t TableRef) Build(b clause.Builder) {
 	stmt.WriteString(phys.quoted)
 }
 
-// rawScopeKey marks, in a raw statement's settings, the scope its Table
-// references were written for, so the raw-SQL check accepts that tenant's
-// physical names (or, for a global Table, the global copy) even when the
-// statement's context carries no tenant.
-type rawScopeKey struct{}
+// rawMarks are the scopes, other than the statement's own, that parts of a
+// statement were written for on purpose: Table references and embedded
+// subqueries. The check of the statement's SQL accepts their tables.
+type rawMarks struct {
+	tenants []string
+	global  bool
+}
 
-var mixedScopes = &scope{} // Table references for several scopes: accept none
+type rawMarksKey struct{}
 
 func markRawScope(stmt *gorm.Statement, sc *scope) {
-	if prev, loaded := stmt.Settings.LoadOrStore(rawScopeKey{}, sc); loaded {
-		if p := prev.(*scope); p.tenant != sc.tenant || p.global != sc.global {
-			stmt.Settings.Store(rawScopeKey{}, mixedScopes)
-		}
+	v, _ := stmt.Settings.LoadOrStore(rawMarksKey{}, &rawMarks{})
+	m := v.(*rawMarks)
+	if sc.global {
+		m.global = true
+	} else if sc.tenant != "" && !contains(m.tenants, sc.tenant) {
+		m.tenants = append(m.tenants, sc.tenant)
 	}
 }
 
-// checkPrebuilt checks raw SQL (Raw, Exec, and GORM's migrator, which runs
-// through Exec) before it is sent: a tenant table it names directly is
-// refused, as it would resolve to the global copy.
-func (p *Plugin) checkPrebuilt(db *gorm.DB) {
-	stmt := db.Statement
-	if db.Error != nil || stmt.SQL.Len() == 0 {
-		return
+func marksOf(stmt *gorm.Statement) *rawMarks {
+	if v, ok := stmt.Settings.Load(rawMarksKey{}); ok {
+		return v.(*rawMarks)
+	}
+	return nil
+}
+
+// checkSent is the last check of every statement, on the SQL text about to
+// be sent, whoever built it: GORM from its clauses, Raw and Exec, GORM's
+// migrator, another plugin. A tenant table it names directly, or another
+// tenant's physical table, is refused; so is SQL carrying the marker of a
+// refusal whose error GORM dropped.
+func (p *Plugin) checkSent(stmt *gorm.Statement, sql string) error {
+	if err := refusalIn(sql); err != nil {
+		return err
 	}
 	sc := scopeOf(stmt.Context)
 	if sc != nil && sc.global {
-		return
-	}
-	if sc == nil || sc.tenant == "" && sc.err == nil {
-		if marked, ok := stmt.Settings.Load(rawScopeKey{}); ok {
-			sc = marked.(*scope)
-		}
-	}
-	if err := p.checkRaw(sc, stmt.SQL.String(), false); err != nil {
-		_ = db.AddError(err)
-	}
-}
-
-// checkRaw looks for tenant tables named in a raw SQL fragment where only a
-// table can stand: after FROM, JOIN, USING, INTO, UPDATE, TABLE, TRUNCATE,
-// REFERENCES and CREATE INDEX ... ON, in lists after them, inside
-// parentheses and past ONLY or LATERAL; with tablePosition, also at its very
-// start (a table expression, a raw join). Naming one there is refused unless
-// the scope is global or the name is that tenant's own physical table: the
-// plugin cannot rewrite raw SQL, and the name would resolve to the global
-// copy. It is a lexical check, not a parser: a name assembled at run time
-// escapes it.
-func (p *Plugin) checkRaw(sc *scope, sqlText string, tablePosition bool) error {
-	if sc != nil && sc.global || sqlText == "" {
 		return nil
 	}
-	lx := lexer{s: sqlText, engine: p.engine}
-	at, sawIndex := noTable, false
-	if tablePosition {
-		at = tableList
-	}
-	for {
-		tok := lx.next()
-		if tok.kind == tokEOF {
-			return nil
-		}
-		if at != noTable {
-			if err := p.checkTablesAt(&lx, tok, at, sc); err != nil {
-				return err
-			}
-			at = noTable
-			continue
-		}
-		switch {
-		case tok.kind == tokPunct && tok.text == ";":
-			sawIndex = false
-		case tok.kind == tokWord:
-			at = tablePositionAfter(tok.text, sawIndex)
-			if strings.EqualFold(tok.text, "index") {
-				sawIndex = true
-			}
-		}
-	}
+	return p.checkRawMarked(sc, marksOf(stmt), sql, false)
 }
 
-// position says what may follow a keyword: one table, a list of them, or a
-// list in which a name followed by "(" is a function (FROM generate_series(...)).
-type position uint8
-
-const (
-	noTable position = iota
-	tableList
-	tableListOrFunction
-)
-
-func tablePositionAfter(word string, sawIndex bool) position {
-	switch {
-	case oneOf(word, "FROM", "JOIN", "USING", "STRAIGHT_JOIN"):
-		return tableListOrFunction
-	case oneOf(word, "INTO", "UPDATE", "TABLE", "TABLES", "TRUNCATE", "REFERENCES"):
-		return tableList
-	case sawIndex && oneOf(word, "ON"):
-		return tableList
-	}
-	return noTable
-}
-
-// oneOf reports whether word is one of the upper-case keywords, ignoring
-// case, without allocating.
-func oneOf(word string, keywords ...string) bool {
-	for _, k := range keywords {
-		if len(word) == len(k) && strings.EqualFold(word, k) {
-			return true
-		}
-	}
-	return false
-}
-
-// checkTablesAt reads the table (or tables) starting with tok and checks each.
-func (p *Plugin) checkTablesAt(lx *lexer, tok token, at position, sc *scope) error {
-	for {
-		switch {
-		case tok.kind == tokPunct && (tok.text == "(" || tok.text == ","):
-			tok = lx.next()
-			continue
-		case tok.kind == tokWord && isTableModifier(tok.text):
-			tok = lx.next()
-			continue
-		case tok.kind == tokWord && isSubqueryStart(tok.text):
-			return nil // its own FROM is checked as the scan goes on
-		}
-		qualifier, table, ok := readTableName(lx, tok)
-		if !ok {
-			return nil
-		}
-		if next := lx.peek(); at == tableListOrFunction && next.kind == tokPunct && next.text == "(" && qualifier == "" {
-			return nil // a function call, not a table
-		}
-		if err := p.checkRawTable(sc, qualifier, table); err != nil {
-			return err
-		}
-		// An alias, then possibly another table of the list.
-		next := lx.peek()
-		if next.kind == tokWord && strings.EqualFold(next.text, "as") {
-			lx.next()
-			lx.next()
-			next = lx.peek()
-		} else if next.kind == tokQuoted || next.kind == tokWord && !isClauseKeyword(next.text) {
-			lx.next()
-			next = lx.peek()
-		}
-		if next.kind != tokPunct || next.text != "," {
-			return nil
-		}
-		lx.next()
-		tok = lx.next()
-	}
-}
-
-func (p *Plugin) checkRawTable(sc *scope, qualifier, table string) error {
-	kind, name := p.tables.classify(table)
-	if qualifier == "" && kind == tenantTable {
-		st := &StatementError{Table: name, Err: ErrUnroutable,
-			Detail: "raw SQL names it; use a model, a relation join or kirayedar.Table"}
-		if sc != nil {
-			st.Tenant = sc.tenant
-		}
-		return st
-	}
-	_, err := p.resolve(sc, qualifier, table)
-	return err
-}
-
-func isTableModifier(w string) bool {
-	return oneOf(w, "ONLY", "LATERAL", "IF", "NOT", "EXISTS", "IGNORE", "LOW_PRIORITY", "HIGH_PRIORITY", "DELAYED",
-		"QUICK", "TABLE", "TEMPORARY", "TEMP", "UNLOGGED", "CONCURRENTLY", "OR", "REPLACE", "ABORT",
-		"FAIL", "ROLLBACK", "NATURAL", "INNER", "OUTER", "LEFT", "RIGHT", "FULL", "CROSS", "JOIN")
-}
-
-func isSubqueryStart(w string) bool {
-	return oneOf(w, "SELECT", "VALUES", "WITH", "SET", "DEFAULT")
-}
-
-func isClauseKeyword(w string) bool {
-	return oneOf(w, "ON", "USING", "WHERE", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL",
-		"GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "UNION", "EXCEPT", "INTERSECT", "SET", "VALUES",
-		"SELECT", "WINDOW", "FOR", "RETURNING", "STRAIGHT_JOIN", "LATERAL", "PARTITION", "USE", "FORCE",
-		"IGNORE", "DEFAULT", "ADD", "DROP", "ALTER", "RENAME", "CASCADE", "RESTRICT", "WITH", "AS")
-}

@@ -51,17 +51,19 @@ func (r registry) insert(db *gorm.DB, tenant, status string) error {
 		tenant, status, now, migrated).Error
 }
 
-// insertAttempt writes a "provisioning" row stamped with the attempt's time.
-func (r registry) insertAttempt(db *gorm.DB, tenant string, attempt time.Time) error {
-	return db.Exec("INSERT INTO "+r.table+" (id, status, created_at) VALUES (?, ?, ?)",
-		tenant, statusProvisioning, attempt).Error
+// insertAttempt writes a "provisioning" row carrying the attempt's random
+// token (in the fingerprint column, which a ready tenant's migration
+// overwrites).
+func (r registry) insertAttempt(db *gorm.DB, tenant, attempt string) error {
+	return db.Exec("INSERT INTO "+r.table+" (id, status, fingerprint, created_at) VALUES (?, ?, ?, ?)",
+		tenant, statusProvisioning, attempt, time.Now().UTC()).Error
 }
 
 // attemptStatus returns the status of the tenant's row if it is the row the
 // given attempt wrote, and "" otherwise.
-func (r registry) attemptStatus(db *gorm.DB, tenant string, attempt time.Time) (string, error) {
+func (r registry) attemptStatus(db *gorm.DB, tenant, attempt string) (string, error) {
 	var statuses []string
-	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ? AND created_at = ?", tenant, attempt).Scan(&statuses).Error
+	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ? AND fingerprint = ?", tenant, attempt).Scan(&statuses).Error
 	if err != nil || len(statuses) == 0 {
 		return "", err
 	}

@@ -125,13 +125,15 @@ func (p *Plugin) checkPrefixed(sc *scope, table string) error {
 	if kind, _ := p.tables.classify(base); kind != tenantTable {
 		return nil
 	}
+	detail := "it names " + table + ", tenant " + owner + "'s " + base + "; if " + table +
+		" is a table of your own, list its model in Config.GlobalModels"
 	switch {
 	case sc != nil && sc.global:
 		return nil
 	case sc == nil || sc.tenant == "":
-		return &StatementError{Table: base, Err: ErrNoTenant, Detail: "it names " + table + " directly"}
+		return &StatementError{Table: base, Err: ErrNoTenant, Detail: detail}
 	case sc.tenant != owner:
-		return &StatementError{Table: base, Tenant: sc.tenant, Err: ErrCrossTenant, Detail: "it names " + table + " directly"}
+		return &StatementError{Table: base, Tenant: sc.tenant, Err: ErrCrossTenant, Detail: detail}
 	}
 	return nil
 }
@@ -177,20 +179,3 @@ func (p *Plugin) mainTableOf(stmt *gorm.Statement) mainTable {
 	return mainTable{raw: true}
 }
 
-// readTableName reads "table" or "qualifier.table", bare or quoted, starting
-// with tok; whitespace and comments around the dot are allowed, as the
-// engines allow them.
-func readTableName(lx *lexer, tok token) (qualifier, table string, ok bool) {
-	if tok.kind != tokWord && tok.kind != tokQuoted {
-		return "", "", false
-	}
-	if dot := lx.peek(); dot.kind == tokPunct && dot.text == "." {
-		lx.next()
-		second := lx.next()
-		if second.kind != tokWord && second.kind != tokQuoted {
-			return "", "", false
-		}
-		return tok.text, second.text, true
-	}
-	return "", tok.text, true
-}

@@ -1,0 +1,87 @@
+package kirayedar
+
+import (
+	"context"
+	"database/sql"
+
+	"gorm.io/gorm"
+)
+
+// Around the callback that sends a statement (gorm:query, gorm:create, ...)
+// the plugin puts its connection pool behind guardedPool, which checks the SQL
+// text about to be sent (checkSent) and refuses it before it reaches the
+// driver. Whatever built the SQL — GORM's clauses, Raw, Exec, the migrator,
+// another plugin's clause — this is the one place all of it passes.
+
+type guardedPool struct {
+	gorm.ConnPool
+	p    *Plugin
+	stmt *gorm.Statement
+}
+
+// guardedTx is guardedPool over a transaction, so code that asks the pool
+// whether it is one (TxCommitter) still gets the right answer.
+type guardedTx struct {
+	guardedPool
+}
+
+func (g *guardedTx) Commit() error   { return g.ConnPool.(gorm.TxCommitter).Commit() }
+func (g *guardedTx) Rollback() error { return g.ConnPool.(gorm.TxCommitter).Rollback() }
+
+func (g *guardedPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	if err := g.p.checkSent(g.stmt, query); err != nil {
+		return nil, err
+	}
+	return g.ConnPool.PrepareContext(ctx, query)
+}
+
+func (g *guardedPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := g.p.checkSent(g.stmt, query); err != nil {
+		return nil, err
+	}
+	return g.ConnPool.ExecContext(ctx, query, args...)
+}
+
+func (g *guardedPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := g.p.checkSent(g.stmt, query); err != nil {
+		return nil, err
+	}
+	return g.ConnPool.QueryContext(ctx, query, args...)
+}
+
+func (g *guardedPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := g.p.checkSent(g.stmt, query); err != nil {
+		_ = g.stmt.AddError(err)
+		// A *sql.Row cannot be made with an error of one's own; one asked for
+		// on a cancelled context carries an error and reaches no connection.
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		return g.ConnPool.QueryRowContext(cancelled, query, args...)
+	}
+	return g.ConnPool.QueryRowContext(ctx, query, args...)
+}
+
+// guardPool puts the statement's pool behind the check.
+func (p *Plugin) guardPool(db *gorm.DB) {
+	stmt := db.Statement
+	if db.Error != nil || db.DryRun || stmt.ConnPool == nil {
+		return
+	}
+	if g, ok := stmt.ConnPool.(interface{ guarded() *guardedPool }); ok && g.guarded().stmt == stmt {
+		return
+	}
+	if _, isTx := stmt.ConnPool.(gorm.TxCommitter); isTx {
+		stmt.ConnPool = &guardedTx{guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt}}
+		return
+	}
+	stmt.ConnPool = &guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt}
+}
+
+// unguardPool gives the statement its own pool back once it was sent.
+func (p *Plugin) unguardPool(db *gorm.DB) {
+	if g, ok := db.Statement.ConnPool.(interface{ guarded() *guardedPool }); ok && g.guarded().stmt == db.Statement {
+		db.Statement.ConnPool = g.guarded().ConnPool
+	}
+}
+
+func (g *guardedPool) guarded() *guardedPool { return g }
