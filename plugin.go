@@ -108,14 +108,14 @@ type Plugin struct {
 	mu   sync.Mutex
 	init *gorm.DB // the root DB Initialize ran on
 
-	engine   dialect.Engine
-	strategy Strategy
-	global   string
+	engine    dialect.Engine
+	strategy  Strategy
+	global    string
 	tables    *tableRegistry
 	baseRules dialect.Rules
 	rules     atomic.Pointer[rulesFor]
 	names     nameCache
-	next     map[string]clause.ClauseBuilder // the clause builders we wrap
+	next      map[string]clause.ClauseBuilder // the clause builders we wrap
 }
 
 // New returns the plugin for cfg. Nothing is checked until GORM calls

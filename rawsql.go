@@ -108,4 +108,3 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, sql string) error {
 	}
 	return p.checkRawMarked(sc, marksOf(stmt), sql, false)
 }
-

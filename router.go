@@ -178,4 +178,3 @@ func (p *Plugin) mainTableOf(stmt *gorm.Statement) mainTable {
 	}
 	return mainTable{raw: true}
 }
-
