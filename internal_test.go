@@ -294,3 +294,17 @@ func FuzzCheckRaw(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheckSent measures the check every statement's SQL text passes
+// on its way to the driver.
+func BenchmarkCheckSent(b *testing.B) {
+	p := testPlugin(dialect.Postgres, StrategySchema)
+	stmt := &gorm.Statement{Context: NewContext(context.Background(), "acme")}
+	sql := `SELECT "posts"."id","posts"."title","Company"."id" AS "Company__id" FROM "acme"."posts" LEFT JOIN "acme"."comments" "Company" ON "posts"."company_id" = "Company"."id" WHERE "posts"."id" = $1 AND "posts"."deleted_at" IS NULL ORDER BY "posts"."id" LIMIT $2`
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := p.checkSent(stmt, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -44,17 +44,30 @@ func (lx *lexer) next() token {
 	s := lx.s
 	for lx.pos < len(s) {
 		c := s[lx.pos]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+		switch class := charClass[c]; {
+		case class == classSpace:
 			lx.pos++
+			continue
+		case class == classIdent && c != '$' && c != 'U' && c != 'u':
+			if c >= '0' && c <= '9' { // a number
+				for lx.pos < len(s) && (charClass[s[lx.pos]] == classIdent || s[lx.pos] == '.') {
+					lx.pos++
+				}
+				continue
+			}
+			start := lx.pos
+			for lx.pos < len(s) && charClass[s[lx.pos]] == classIdent {
+				lx.pos++
+			}
+			return token{tokWord, s[start:lx.pos]}
+		case c == '"' && lx.engine != dialect.MySQL, c == '`', c == '[' && lx.engine == dialect.SQLite:
+			return lx.quoted(c)
+		}
+		switch {
 		case c == '-' && lx.at("--") && lx.dashComment():
-			for lx.pos < len(s) && s[lx.pos] != '\n' {
-				lx.pos++
-			}
+			lx.skipLine()
 		case c == '#' && lx.engine == dialect.MySQL:
-			for lx.pos < len(s) && s[lx.pos] != '\n' {
-				lx.pos++
-			}
+			lx.skipLine()
 		case c == '/' && lx.at("/*"):
 			lx.blockComment()
 		case c == '*' && lx.execComment && lx.at("*/"):
@@ -64,24 +77,18 @@ func (lx *lexer) next() token {
 			start := lx.pos + 1
 			lx.skipString(lx.engine == dialect.MySQL || lx.escapeString())
 			return token{tokString, s[start:max(start, lx.pos-1)]}
-		case c == '"' && lx.engine == dialect.MySQL:
+		case c == '"': // MySQL: a string, unless ANSI_QUOTES
 			start := lx.pos + 1
-			lx.skipString(true) // a string, unless ANSI_QUOTES
+			lx.skipString(true)
 			return token{tokString, s[start:max(start, lx.pos-1)]}
 		case (c == 'U' || c == 'u') && lx.engine == dialect.Postgres && lx.pos+2 < len(s) && s[lx.pos+1] == '&' &&
 			(s[lx.pos+2] == '"' || s[lx.pos+2] == '\''):
 			lx.pos += 2
 			return lx.unicodeQuoted()
-		case c == '"' || c == '`' || c == '[' && lx.engine == dialect.SQLite:
-			return lx.quoted(c)
 		case c == '$' && lx.engine == dialect.Postgres && lx.dollar():
-		case c >= '0' && c <= '9':
-			for lx.pos < len(s) && (isIdentByte(s[lx.pos]) || s[lx.pos] == '.') {
-				lx.pos++
-			}
-		case isIdentByte(c):
+		case c == 'U' || c == 'u' || c == '$':
 			start := lx.pos
-			for lx.pos < len(s) && isIdentByte(s[lx.pos]) {
+			for lx.pos < len(s) && charClass[s[lx.pos]] == classIdent {
 				lx.pos++
 			}
 			return token{tokWord, s[start:lx.pos]}
@@ -92,6 +99,32 @@ func (lx *lexer) next() token {
 	}
 	return token{kind: tokEOF}
 }
+
+func (lx *lexer) skipLine() {
+	if i := strings.IndexByte(lx.s[lx.pos:], '\n'); i >= 0 {
+		lx.pos += i
+	} else {
+		lx.pos = len(lx.s)
+	}
+}
+
+const (
+	classOther uint8 = iota
+	classSpace
+	classIdent
+)
+
+var charClass = func() (t [256]uint8) {
+	for _, c := range " \t\n\r\f\v" {
+		t[c] = classSpace
+	}
+	for c := 0; c < 256; c++ {
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$' || c >= 0x80 {
+			t[c] = classIdent
+		}
+	}
+	return t
+}()
 
 // peek returns the next token without consuming it.
 func (lx *lexer) peek() token {
@@ -181,16 +214,13 @@ func (lx *lexer) quoted(open byte) token {
 	}
 	s := lx.s
 	start := lx.pos + 1
-	i := start
-	for i < len(s) && s[i] != closing {
-		i++
-	}
-	if i >= len(s) {
+	i := strings.IndexByte(s[start:], closing)
+	if i < 0 {
 		lx.pos = len(s)
 		return token{tokQuoted, s[start:]}
 	}
-	lx.pos = i + 1
-	return token{tokQuoted, s[start:i]}
+	lx.pos = start + i + 1
+	return token{tokQuoted, s[start : start+i]}
 }
 
 // unicodeQuoted reads the rest of a PostgreSQL U&"..." identifier (or
@@ -266,6 +296,4 @@ func (lx *lexer) dollar() bool {
 	return true
 }
 
-func isIdentByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$' || c >= 0x80
-}
+func isIdentByte(c byte) bool { return charClass[c] == classIdent }

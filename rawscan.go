@@ -24,7 +24,8 @@ type rawScan struct {
 	groups [32]groupKind // what each open parenthesis is
 	depth  int
 
-	last, prev1, prev2 token // the last token, and the last two words
+	last         token   // the last token
+	prev1, prev2 keyword // the keywords of the last two words
 
 	sawIndex, sawCreate bool
 	// A CTE definition, WITH [RECURSIVE] name [(columns)] AS [[NOT]
@@ -91,18 +92,21 @@ func (p *Plugin) checkRawMarked(sc *scope, marks *rawMarks, sql string, tablePos
 				}
 			}
 		case tokWord:
-			if err := r.word(tok); err != nil {
+			info := keywordOf(tok.text)
+			if err := r.word(tok, info); err != nil {
 				return err
 			}
+			r.last, r.prev2, r.prev1 = tok, r.prev1, info.kw
+			continue
 		}
-		r.remember(tok)
+		r.last = tok
 	}
 }
 
 func (r *rawScan) remember(tok token) {
 	r.last = tok
 	if tok.kind == tokWord {
-		r.prev2, r.prev1 = r.prev1, tok
+		r.prev2, r.prev1 = r.prev1, keywordOf(tok.text).kw
 	}
 }
 
@@ -132,7 +136,7 @@ func (r *rawScan) groupFor() groupKind {
 		}
 		return groupCTE
 	}
-	if r.last.kind == tokWord && oneOf(r.last.text, "EXTRACT", "SUBSTRING", "SUBSTR", "TRIM", "OVERLAY", "POSITION") {
+	if r.last.kind == tokWord && r.prev1 == kwSpecialFunc {
 		return groupSpecial
 	}
 	return groupPlain
@@ -157,73 +161,80 @@ func (r *rawScan) close() error {
 }
 
 // word handles a word outside a table position.
-func (r *rawScan) word(tok token) error {
-	w := tok.text
+func (r *rawScan) word(tok token, info keywordInfo) error {
 	switch r.cteState {
 	case 1:
-		if !oneOf(w, "RECURSIVE") {
-			r.cteName, r.cteState, r.cteDepth = w, 2, r.depth
+		if info.kw != kwRecursive {
+			r.cteName, r.cteState, r.cteDepth = tok.text, 2, r.depth
 		}
 		return nil
 	case 2:
 		if r.depth > r.cteDepth {
 			return nil // its column list
 		}
-		if oneOf(w, "AS") {
+		if info.kw == kwAs {
 			r.cteState = 3
 			return nil
 		}
 		r.cteState = 0 // not a CTE after all (WITH TIME ZONE, WITH ORDINALITY, ...)
 	case 3:
-		if oneOf(w, "NOT", "MATERIALIZED") {
+		if info.kw == kwNot || info.kw == kwMaterialized {
 			return nil
 		}
 		r.cteState = 0
 	}
-	switch {
-	case oneOf(w, "WITH"):
+	switch info.kw {
+	case kwNone, kwOther:
+		return nil
+	case kwWith:
 		r.cteState = 1
 		return nil
-	case oneOf(w, "INDEX"):
+	case kwIndex:
 		r.sawIndex = true
-	case oneOf(w, "CREATE"):
+	case kwCreate:
 		r.sawCreate = true
 	}
-	if at := r.positionAfter(w); at != noTable {
-		r.remember(tok)
+	if at := r.positionAfter(info.kw); at != noTable {
+		r.last, r.prev2, r.prev1 = tok, r.prev1, info.kw
 		return r.tables(at)
 	}
 	return nil
 }
 
-func (r *rawScan) positionAfter(w string) position {
-	switch {
-	case oneOf(w, "FROM"):
-		if r.top() == groupSpecial || oneOf(r.prev1.text, "DISTINCT") && oneOf(r.prev2.text, "IS", "NOT") {
+func (r *rawScan) positionAfter(kw keyword) position {
+	switch kw {
+	case kwFrom:
+		if r.top() == groupSpecial || r.prev1 == kwDistinct && (r.prev2 == kwIs || r.prev2 == kwNot) {
 			return noTable
 		}
 		return tableListOrFunction
-	case oneOf(w, "JOIN", "STRAIGHT_JOIN"):
+	case kwJoin:
 		return tableListOrFunction
-	case oneOf(w, "USING"):
+	case kwUsing:
 		if r.lx.peek().is("(") { // JOIN ... USING (column)
 			return noTable
 		}
 		return tableListOrFunction
-	case oneOf(w, "INTO", "TABLE", "TABLES", "TRUNCATE", "REFERENCES", "COPY", "LOCK"):
+	case kwInto, kwTable, kwTruncate, kwReferences, kwCopy, kwLock:
 		return tableList
-	case oneOf(w, "UPDATE"):
-		if oneOf(r.prev1.text, "KEY", "DO", "FOR") { // ON DUPLICATE KEY UPDATE, DO UPDATE, FOR UPDATE
+	case kwUpdate:
+		if r.prev1 == kwKey || r.prev1 == kwDo || r.prev1 == kwFor { // ON DUPLICATE KEY UPDATE, DO UPDATE, FOR UPDATE
 			return noTable
 		}
 		return tableList
-	case oneOf(w, "INSERT", "REPLACE"):
+	case kwInsert:
 		if r.lx.peek().is("(") { // the REPLACE() function
 			return noTable
 		}
 		return tableList
-	case oneOf(w, "ON") && r.sawIndex, oneOf(w, "LIKE") && r.sawCreate:
-		return tableList
+	case kwOn:
+		if r.sawIndex {
+			return tableList
+		}
+	case kwLike:
+		if r.sawCreate {
+			return tableList
+		}
 	}
 	return noTable
 }
@@ -241,11 +252,11 @@ func (r *rawScan) tables(at position) error {
 		case tok.is(","):
 			r.lx.next()
 			continue
-		case tok.kind == tokWord && isTableModifier(tok.text):
+		case tok.kind == tokWord && keywordOf(tok.text).modifier:
 			r.lx.next()
 			r.remember(tok)
 			continue
-		case tok.kind == tokWord && isSubqueryStart(tok.text):
+		case tok.kind == tokWord && keywordOf(tok.text).subquery:
 			return nil // the main loop reads it
 		case tok.isName() || tok.kind == tokString && r.p.engine == dialect.SQLite:
 			r.lx.next()
@@ -270,11 +281,11 @@ func (r *rawScan) tables(at position) error {
 // afterItem reads an item's alias and, after a comma, the next item.
 func (r *rawScan) afterItem() error {
 	next := r.lx.peek()
-	if next.kind == tokWord && oneOf(next.text, "AS") {
+	if next.kind == tokWord && keywordOf(next.text).kw == kwAs {
 		r.lx.next()
 		r.lx.next()
 		next = r.lx.peek()
-	} else if next.kind == tokQuoted || next.kind == tokWord && !isClauseKeyword(next.text) {
+	} else if next.kind == tokQuoted || next.kind == tokWord && !keywordOf(next.text).clause {
 		r.lx.next()
 		next = r.lx.peek()
 	}
@@ -345,34 +356,4 @@ func readTableName(lx *lexer, tok token) (qualifier, table string, ok bool) {
 		return "", parts[0], true
 	}
 	return parts[n-2], parts[n-1], true
-}
-
-// oneOf reports whether word is one of the upper-case keywords, ignoring
-// case, without allocating.
-func oneOf(word string, keywords ...string) bool {
-	for _, k := range keywords {
-		if len(word) == len(k) && strings.EqualFold(word, k) {
-			return true
-		}
-	}
-	return false
-}
-
-func isTableModifier(w string) bool {
-	return oneOf(w, "ONLY", "LATERAL", "IF", "NOT", "EXISTS", "IGNORE", "LOW_PRIORITY", "HIGH_PRIORITY", "DELAYED",
-		"QUICK", "TABLE", "TEMPORARY", "TEMP", "UNLOGGED", "CONCURRENTLY", "OR", "REPLACE", "ABORT",
-		"FAIL", "ROLLBACK", "NATURAL", "INNER", "OUTER", "LEFT", "RIGHT", "FULL", "CROSS", "JOIN", "INTO",
-		"STRAIGHT_JOIN")
-}
-
-func isSubqueryStart(w string) bool {
-	return oneOf(w, "SELECT", "VALUES", "WITH", "SET", "DEFAULT")
-}
-
-func isClauseKeyword(w string) bool {
-	return oneOf(w, "ON", "USING", "WHERE", "JOIN", "LEFT", "RIGHT", "INNER", "OUTER", "FULL", "CROSS", "NATURAL",
-		"GROUP", "ORDER", "LIMIT", "OFFSET", "HAVING", "UNION", "EXCEPT", "INTERSECT", "SET", "VALUES",
-		"SELECT", "WINDOW", "FOR", "RETURNING", "STRAIGHT_JOIN", "LATERAL", "PARTITION", "USE", "FORCE",
-		"IGNORE", "DEFAULT", "ADD", "DROP", "ALTER", "RENAME", "CASCADE", "RESTRICT", "WITH", "AS", "TO",
-		"WHEN", "THEN", "AND", "OR", "IN", "IS", "NOT", "LIKE", "COLLATE")
 }

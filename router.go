@@ -157,7 +157,7 @@ func (p *Plugin) mainTableOf(stmt *gorm.Statement) mainTable {
 	}
 	lx := lexer{s: expr.SQL, engine: p.engine}
 	first := lx.next()
-	if first.kind == tokWord && (isTableModifier(first.text) || isSubqueryStart(first.text)) {
+	if info := keywordOf(first.text); first.kind == tokWord && (info.modifier || info.subquery) {
 		return mainTable{raw: true} // "ONLY posts": checkRaw reads past the modifier
 	}
 	qualifier, table, ok := readTableName(&lx, first)
