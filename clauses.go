@@ -160,51 +160,13 @@ func (p *Plugin) buildInsert(c clause.Clause, b clause.Builder) {
 		p.delegate("INSERT", c, b)
 		return
 	}
-	sc := scopeOf(stmt.Context)
-	if !p.inspect(stmt, sc) {
-		p.refuse(stmt, stmt.Error)
-		return
-	}
-	if sc != nil && sc.global {
-		p.delegate("INSERT", c, b)
-		return
-	}
-	if ins.Table.Name != "" && ins.Table.Name != clause.CurrentTable {
-		rt, err := p.routeTable(sc, ins.Table)
-		if err != nil {
-			p.refuse(stmt, err)
-			return
-		} else if rt != ins.Table {
-			ins.Table = clause.Table{Name: rt.Name} // no alias: INSERT INTO takes none everywhere
-			c.Expression = ins
-		}
-		p.delegate("INSERT", c, b)
-		return
-	}
 	// PostgreSQL and SQLite take an alias in INSERT INTO, so ON CONFLICT
 	// clauses can name the table by its neutral name; MySQL takes none.
-	ref, err := p.mainRef(stmt, sc, p.engine != dialect.MySQL)
-	if err != nil {
-		p.refuse(stmt, err)
-		return
-	}
-	if ref == "" {
-		p.delegate("INSERT", c, b)
-		return
-	}
-	if p.plain(c, "INSERT") {
-		stmt.WriteString("INSERT ")
-		if ins.Modifier != "" {
-			stmt.WriteString(ins.Modifier)
-			stmt.WriteByte(' ')
-		}
-		stmt.WriteString("INTO ")
-		stmt.WriteString(ref)
-		return
-	}
-	ins.Table = clause.Table{Name: ref, Raw: true}
-	c.Expression = ins
-	p.delegate("INSERT", c, b)
+	p.buildTarget("INSERT", c, stmt, ins.Table, ins.Modifier, p.engine != dialect.MySQL,
+		func(t clause.Table) clause.Expression {
+			ins.Table = t
+			return ins
+		})
 }
 
 func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
@@ -214,48 +176,67 @@ func (p *Plugin) buildUpdate(c clause.Clause, b clause.Builder) {
 		p.delegate("UPDATE", c, b)
 		return
 	}
+	p.buildTarget("UPDATE", c, stmt, upd.Table, upd.Modifier, true,
+		func(t clause.Table) clause.Expression {
+			upd.Table = t
+			return upd
+		})
+}
+
+// buildTarget writes the one table of an INSERT or UPDATE clause, as
+// clause.Insert and clause.Update would ("INSERT [modifier] INTO table",
+// "UPDATE [modifier] table"), routed. with rebuilds the clause's expression
+// around another table when the clause cannot be written directly.
+func (p *Plugin) buildTarget(name string, c clause.Clause, stmt *gorm.Statement, table clause.Table, modifier string,
+	aliased bool, with func(clause.Table) clause.Expression) {
 	sc := scopeOf(stmt.Context)
 	if !p.inspect(stmt, sc) {
 		p.refuse(stmt, stmt.Error)
 		return
 	}
 	if sc != nil && sc.global {
-		p.delegate("UPDATE", c, b)
+		p.delegate(name, c, stmt)
 		return
 	}
-	if upd.Table.Name != "" && upd.Table.Name != clause.CurrentTable {
-		rt, err := p.routeTable(sc, upd.Table)
+	if table.Name != "" && table.Name != clause.CurrentTable {
+		rt, err := p.routeTable(sc, table)
 		if err != nil {
 			p.refuse(stmt, err)
 			return
-		} else if rt != upd.Table {
-			upd.Table = rt
-			c.Expression = upd
 		}
-		p.delegate("UPDATE", c, b)
+		if rt != table {
+			if !aliased || name == "INSERT" {
+				rt.Alias = "" // a written alias has no AS, which INSERT INTO needs
+			}
+			c.Expression = with(rt)
+		}
+		p.delegate(name, c, stmt)
 		return
 	}
-	ref, err := p.mainRef(stmt, sc, true)
+	ref, err := p.mainRef(stmt, sc, aliased)
 	if err != nil {
 		p.refuse(stmt, err)
 		return
 	}
 	if ref == "" {
-		p.delegate("UPDATE", c, b)
+		p.delegate(name, c, stmt)
 		return
 	}
-	if p.plain(c, "UPDATE") {
-		stmt.WriteString("UPDATE ")
-		if upd.Modifier != "" {
-			stmt.WriteString(upd.Modifier)
-			stmt.WriteByte(' ')
-		}
-		stmt.WriteString(ref)
+	if !p.plain(c, name) {
+		c.Expression = with(clause.Table{Name: ref, Raw: true})
+		p.delegate(name, c, stmt)
 		return
 	}
-	upd.Table = clause.Table{Name: ref, Raw: true}
-	c.Expression = upd
-	p.delegate("UPDATE", c, b)
+	stmt.WriteString(name)
+	stmt.WriteByte(' ')
+	if modifier != "" {
+		stmt.WriteString(modifier)
+		stmt.WriteByte(' ')
+	}
+	if name == "INSERT" {
+		stmt.WriteString("INTO ")
+	}
+	stmt.WriteString(ref)
 }
 
 // buildDelete exists for MySQL under StrategyPrefix: MySQL's single-table

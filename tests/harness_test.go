@@ -107,14 +107,7 @@ func (d *database) setUp() error {
 	switch d.tg.engine {
 	case "postgres":
 		dsn := envOr("KIRAYEDAR_POSTGRES_DSN", defaultPostgresDSN)
-		admin, err := sql.Open("pgx", dsn)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+d.name); err != nil {
+		if err := createDatabase("pgx", dsn, d.name); err != nil {
 			return err
 		}
 		cleanups = append(cleanups, func() {
@@ -135,14 +128,7 @@ func (d *database) setUp() error {
 		}
 	case "mysql":
 		dsn := envOr("KIRAYEDAR_MYSQL_DSN", defaultMySQLDSN)
-		admin, err := sql.Open("mysql", dsn)
-		if err != nil {
-			return err
-		}
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+d.name); err != nil {
+		if err := createDatabase("mysql", dsn, d.name); err != nil {
 			return err
 		}
 		cleanups = append(cleanups, func() { dropMySQLRunDatabases(dsn) })
@@ -190,6 +176,19 @@ func (d *database) setUp() error {
 		return fmt.Errorf("unknown engine %q", d.tg.engine)
 	}
 	return nil
+}
+
+// createDatabase creates a database of this run's on the server dsn names.
+func createDatabase(driverName, dsn, name string) error {
+	admin, err := sql.Open(driverName, dsn)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = admin.ExecContext(ctx, "CREATE DATABASE "+name)
+	return err
 }
 
 func dropMySQLRunDatabases(dsn string) {
