@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -408,6 +409,25 @@ func (e *env) assertGlobalUntouched(t testing.TB) {
 // physical tables directly and so must run globally.
 func (e *env) admin() *gorm.DB {
 	return e.db.WithContext(kirayedar.GlobalContext(context.Background()))
+}
+
+// refusal runs fn, which must be refused before anything reaches the
+// database with an error matching one of want. It returns what went wrong,
+// or "" when fn was refused as required.
+func (e *env) refusal(fn func() error, want ...error) string {
+	var err error
+	sent, begins := e.sentDuring(func() { err = fn() })
+	matched := false
+	for _, w := range want {
+		matched = matched || errors.Is(err, w)
+	}
+	switch {
+	case !matched:
+		return fmt.Sprintf("got %v, want %v", err, want)
+	case sent+begins != 0:
+		return fmt.Sprintf("%d statements and %d begins reached the database", sent, begins)
+	}
+	return ""
 }
 
 // sentDuring returns how many statements, and how many transaction begins,
