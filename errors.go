@@ -31,12 +31,16 @@ var (
 	// qualify; or a subquery is built in a way the plugin cannot see into.
 	// Use a model, a relation join, or Table. Nothing was sent.
 	ErrUnroutable = errors.New("raw SQL names a tenant table")
+	// ErrLockTimeout: a lifecycle operation waited Provisioner.LockTimeout for
+	// another operation on the same tenant (in this process or another) and
+	// gave up. Nothing was changed.
+	ErrLockTimeout = errors.New("timed out waiting for the tenant lock")
 )
 
 // Error reports a failed lifecycle operation on one tenant. It wraps the
 // cause, which is one of the sentinel errors or the database's error.
 type Error struct {
-	Op     string // "create", "drop", "migrate", "exists"
+	Op     string // "create", "drop", "migrate", "rename", "exists"
 	Tenant string
 	Err    error
 }

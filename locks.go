@@ -18,7 +18,27 @@ type keyedEntry struct {
 	refs int
 }
 
-func (k *keyedMutex) lock(ctx context.Context, key string) (unlock func(), err error) {
+// lock takes the locks of keys, in sorted order so that two callers never
+// wait for each other, and returns the function that gives them all back.
+func (k *keyedMutex) lock(ctx context.Context, keys ...string) (unlock func(), err error) {
+	var unlocks []func()
+	unlockAll := func() {
+		for i := len(unlocks) - 1; i >= 0; i-- {
+			unlocks[i]()
+		}
+	}
+	for _, key := range sortedUnique(keys) {
+		u, err := k.lockOne(ctx, key)
+		if err != nil {
+			unlockAll()
+			return nil, err
+		}
+		unlocks = append(unlocks, u)
+	}
+	return unlockAll, nil
+}
+
+func (k *keyedMutex) lockOne(ctx context.Context, key string) (unlock func(), err error) {
 	k.mu.Lock()
 	if k.entries == nil {
 		k.entries = make(map[string]*keyedEntry)

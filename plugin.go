@@ -114,6 +114,7 @@ type Plugin struct {
 	tables    *tableRegistry
 	baseRules dialect.Rules
 	rules     atomic.Pointer[rulesFor]
+	fp        atomic.Pointer[fingerprintFor]
 	names     nameCache
 	next      map[string]clause.ClauseBuilder // the clause builders we wrap
 }

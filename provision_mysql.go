@@ -30,16 +30,9 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 	created := false // drop only a database this call created
 	return pr.compensatedCreate(ctx, tenant, createSteps{
 		precheck: func(conn *gorm.DB) error {
-			var n int64
-			if err := conn.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
-				return err
-			}
-			if n > 0 {
-				return existsError("database " + e.QuoteIdent(tenant))
-			}
-			return nil
+			return b.absent(conn, tenant)
 		},
-		build: func(conn *gorm.DB) error {
+		build: func(conn *gorm.DB, fingerprint string) error {
 			// precheck found no such database under our lock, so one that
 			// exists after this statement is ours, even if the statement's
 			// outcome is unknown; unless MySQL says it existed (error 1007),
@@ -49,7 +42,9 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 			if err != nil {
 				return err
 			}
-			return b.migrateIn(conn, tenant)
+			return useDatabase(conn, e, tenant, func() error {
+				return pr.buildTenant(conn, tenant, fingerprint, pr.autoMigrateOn(conn.Statement.Context, tenant))
+			})
 		},
 		undo: func(conn *gorm.DB, stale bool) error {
 			if !created && !stale {
@@ -60,9 +55,22 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 	})
 }
 
+// absent refuses a database of the tenant's name that exists already.
+func (b mysqlSchemaBackend) absent(conn *gorm.DB, tenant string) error {
+	e := b.pr.p.engine
+	var n int64
+	if err := conn.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		return existsError("database " + e.QuoteIdent(tenant))
+	}
+	return nil
+}
+
 func (b mysqlSchemaBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
+	return pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) error {
 		if st, err := pr.reg.status(conn, tenant); err != nil {
 			return err
 		} else if st == "" {
@@ -75,40 +83,93 @@ func (b mysqlSchemaBackend) drop(ctx context.Context, tenant string) error {
 	})
 }
 
-func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string) error {
+func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
 	pr := b.pr
-	return pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
-		if st, err := pr.reg.status(conn, tenant); err != nil {
+	err = pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) (err error) {
+		status, err = pr.migrateLocked(conn, tenant, job, func(conn *gorm.DB, tenant string) error {
+			return useDatabase(conn, pr.p.engine, tenant, func() error {
+				return pr.autoMigrateOn(conn.Statement.Context, tenant)(conn.Statement.ConnPool)
+			})
+		})
+		return err
+	})
+	return status, err
+}
+
+// rename moves every table of the tenant's database into a new database,
+// with one atomic RENAME TABLE, then drops the emptied old one. The registry
+// row is marked "renaming" while the tables move, so a process that dies
+// half-way leaves a tenant that Exists reports missing rather than empty. A
+// failure is undone: the tables go back and the new database is dropped.
+// Views, triggers and routines are not moved; a database holding views is
+// refused before anything changes.
+func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
+	pr := b.pr
+	e := pr.p.engine
+	return pr.onPinnedConn(ctx, []string{from, to}, func(conn *gorm.DB) error {
+		if err := pr.renameChecks(conn, from, to); err != nil {
 			return err
-		} else if st != statusReady {
-			return ErrTenantNotFound
 		}
-		if err := b.migrateIn(conn, tenant); err != nil {
+		if err := b.absent(conn, to); err != nil {
 			return err
 		}
-		return pr.reg.migrated(conn, tenant)
+		var tables []schemaTable
+		if err := conn.Raw(e.SchemaTables(), from).Scan(&tables).Error; err != nil {
+			return err
+		}
+		names := make([]string, 0, len(tables))
+		for _, t := range tables {
+			if t.TableType != "BASE TABLE" {
+				return fmt.Errorf("database %s holds %s %s, which RENAME TABLE cannot move; move it by hand first", e.QuoteIdent(from), strings.ToLower(t.TableType), e.QuoteIdent(t.TableName))
+			}
+			names = append(names, t.TableName)
+		}
+		var charset schemaCharset
+		if err := conn.Raw(e.SchemaCharset(), from).Scan(&charset).Error; err != nil {
+			return err
+		}
+		if err := conn.Exec(e.CreateSchemaLike(to, charset.CharacterSet, charset.Collation)).Error; err != nil {
+			return err
+		}
+		moved := false
+		err := pr.reg.setStatus(conn, from, statusRenaming)
+		if err == nil && len(names) > 0 {
+			err = conn.Exec(e.MoveTables(from, to, names)).Error
+			moved = err == nil
+		}
+		if err == nil {
+			err = pr.reg.rename(conn, from, to)
+		}
+		if err != nil {
+			detached, cancel := pr.detached(ctx, conn)
+			defer cancel()
+			var undo []error
+			if moved {
+				undo = append(undo, detached.Exec(e.MoveTables(to, from, names)).Error)
+			}
+			undo = append(undo,
+				detached.Exec(e.DropSchema(to)).Error,
+				pr.reg.setStatus(detached, from, statusReady))
+			return compensate(err, undo...)
+		}
+		if err := conn.Exec(e.DropSchema(from)).Error; err != nil {
+			return fmt.Errorf("renamed, but dropping the emptied database %s failed: %w", e.QuoteIdent(from), err)
+		}
+		return nil
 	})
 }
 
-// migrateIn runs AutoMigrate with the tenant's database current on conn,
-// then makes the connection's previous database current again.
-func (b mysqlSchemaBackend) migrateIn(conn *gorm.DB, tenant string) error {
-	p := b.pr.p
-	return useDatabase(conn, p.engine, tenant, func() error {
-		mdb, err := p.migrationDB(b.pr.db, conn.Statement.ConnPool, tenant)
-		if err != nil {
-			return err
-		}
-		return mdb.WithContext(conn.Statement.Context).AutoMigrate(p.tables.models...)
-	})
-}
+// schemaTable and schemaCharset are rows of the MySQL catalog queries.
+type schemaTable struct{ TableName, TableType string }
+
+type schemaCharset struct{ CharacterSet, Collation string }
 
 // createSteps are what a Create does on MySQL, where DDL commits on its own.
 type createSteps struct {
 	// precheck refuses what is in the way (ErrTenantExists).
 	precheck func(conn *gorm.DB) error
-	// build creates and migrates the tenant's tables.
-	build func(conn *gorm.DB) error
+	// build creates the tenant's tables, migrated to fingerprint.
+	build func(conn *gorm.DB, fingerprint string) error
 	// undo drops what build made. stale is set when it cleans up after an
 	// earlier Create that died, whose progress is unknown.
 	undo func(conn *gorm.DB, stale bool) error
@@ -123,8 +184,9 @@ type createSteps struct {
 // process that died is cleaned up by the next Create.
 func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s createSteps) error {
 	attempt := newAttempt()
+	fingerprint := pr.p.Fingerprint()
 	undoLater := false
-	err := pr.onPinnedConn(ctx, tenant, func(conn *gorm.DB) error {
+	err := pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) error {
 		st, err := pr.reg.status(conn, tenant)
 		switch {
 		case err != nil:
@@ -147,10 +209,10 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 		// ended while it ran): undo looks at what is there.
 		err = pr.reg.insertAttempt(conn, tenant, attempt)
 		if err == nil {
-			err = s.build(conn)
+			err = s.build(conn, fingerprint)
 		}
 		if err == nil {
-			err = pr.reg.migrated(conn, tenant)
+			err = pr.reg.migrated(conn, tenant, fingerprint+"/"+attempt)
 		}
 		if err == nil {
 			return nil
@@ -171,7 +233,7 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
 		defer cancel()
 		var done bool
-		uerr := pr.onPinnedConn(uctx, tenant, func(conn *gorm.DB) (uerr error) {
+		uerr := pr.onPinnedConn(uctx, []string{tenant}, func(conn *gorm.DB) (uerr error) {
 			done, uerr = pr.undoAttempt(conn, tenant, attempt, s.undo)
 			return uerr
 		})
@@ -211,7 +273,7 @@ func (pr *Provisioner) undoAttempt(conn *gorm.DB, tenant, attempt string, undo f
 func newAttempt() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return "attempt:" + hex.EncodeToString(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // detached returns conn's session on a context that outlives the caller's,

@@ -7,7 +7,7 @@ import (
 )
 
 // postgresSchemaBackend provisions a PostgreSQL schema per tenant. Every
-// operation is one transaction holding the tenant's advisory lock; DDL is
+// operation is one transaction holding the tenants' advisory locks; DDL is
 // transactional, so a failure leaves nothing behind. search_path is set with
 // set_config(..., true), which ends with the transaction: nothing leaks into
 // the pool, and it is safe behind PgBouncer in transaction mode.
@@ -16,7 +16,8 @@ type postgresSchemaBackend struct{ pr *Provisioner }
 func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
 	e := pr.p.engine
-	return pr.inTransaction(ctx, tenant, func(tx *gorm.DB) error {
+	fingerprint := pr.p.Fingerprint()
+	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st != "" {
@@ -32,16 +33,19 @@ func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error 
 		if err := tx.Exec(e.CreateSchema(tenant)).Error; err != nil {
 			return err
 		}
-		if err := b.migrateIn(tx, tenant); err != nil {
+		if err := b.searchPath(tx, tenant); err != nil {
 			return err
 		}
-		return pr.reg.insert(tx, tenant, statusReady)
+		if err := pr.buildTenant(tx, tenant, fingerprint, b.autoMigrate(tx, tenant)); err != nil {
+			return err
+		}
+		return pr.reg.insert(tx, tenant, fingerprint)
 	})
 }
 
 func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return pr.inTransaction(ctx, tenant, func(tx *gorm.DB) error {
+	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st == "" {
@@ -54,34 +58,53 @@ func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 	})
 }
 
-func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string) error {
+func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+	err = b.pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) (err error) {
+		status, err = b.pr.migrateLocked(tx, tenant, job, func(tx *gorm.DB, tenant string) error {
+			if err := b.searchPath(tx, tenant); err != nil {
+				return err
+			}
+			return b.autoMigrate(tx, tenant)(tx.Statement.ConnPool)
+		})
+		return err
+	})
+	return status, err
+}
+
+// rename renames the schema: one statement, in the transaction that moves
+// the registry row. Everything in the schema moves with it.
+func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
-	return pr.inTransaction(ctx, tenant, func(tx *gorm.DB) error {
-		if st, err := pr.reg.status(tx, tenant); err != nil {
-			return err
-		} else if st != statusReady {
-			return ErrTenantNotFound
-		}
-		if err := b.migrateIn(tx, tenant); err != nil {
+	e := pr.p.engine
+	return pr.inTransaction(ctx, []string{from, to}, func(tx *gorm.DB) error {
+		if err := pr.renameChecks(tx, from, to); err != nil {
 			return err
 		}
-		return pr.reg.migrated(tx, tenant)
+		var n int64
+		if err := tx.Raw(e.SchemaExists(), to).Scan(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return existsError("schema " + e.QuoteIdent(to))
+		}
+		if err := tx.Exec(e.RenameSchema(from, to)).Error; err != nil {
+			return err
+		}
+		return pr.reg.rename(tx, from, to)
 	})
 }
 
-// migrateIn runs AutoMigrate of the tenant models with the tenant's schema
-// first on the transaction's search_path, so GORM's migrator creates and
-// inspects tables there, and the global schema second, so types, domains and
-// extensions installed there resolve.
-func (b postgresSchemaBackend) migrateIn(tx *gorm.DB, tenant string) error {
+// searchPath puts the tenant's schema first on the transaction's
+// search_path, so GORM's migrator creates and inspects tables there, and the
+// global schema second, so types, domains and extensions installed there
+// resolve.
+func (b postgresSchemaBackend) searchPath(tx *gorm.DB, tenant string) error {
 	p := b.pr.p
-	path := p.engine.QuoteIdent(tenant) + ", " + p.engine.QuoteIdent(p.global)
-	if err := tx.Exec(p.engine.SetLocalSearchPath(), path).Error; err != nil {
-		return err
-	}
-	mdb, err := p.migrationDB(b.pr.db, tx.Statement.ConnPool, tenant)
-	if err != nil {
-		return err
-	}
-	return mdb.WithContext(tx.Statement.Context).AutoMigrate(p.tables.models...)
+	return tx.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(tenant)+", "+p.engine.QuoteIdent(p.global)).Error
+}
+
+// autoMigrate returns a function that runs AutoMigrate of the tenant models
+// on a pool: tx's own, or a recorder wrapping it.
+func (b postgresSchemaBackend) autoMigrate(tx *gorm.DB, tenant string) func(gorm.ConnPool) error {
+	return b.pr.autoMigrateOn(tx.Statement.Context, tenant)
 }

@@ -2,6 +2,7 @@ package kirayedar
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"gorm.io/gorm"
@@ -12,60 +13,68 @@ import (
 // prefixBackend provisions a tenant as prefixed tables in the global schema,
 // on any engine. On PostgreSQL and SQLite, whose DDL is transactional, each
 // operation is one transaction. On MySQL it runs on a pinned connection under
-// the tenant's named lock and is compensated like mysqlSchemaBackend: the
+// the tenants' named locks and is compensated like mysqlSchemaBackend: the
 // tables this call created are dropped on failure.
+//
+// Prefixed tables carry the tenant in more names than their own (index and
+// constraint names, PostgreSQL sequences), which no engine renames with the
+// table, so a Create replays no recorded DDL here (every tenant's differs)
+// and a Rename copies the rows into freshly created tables.
 type prefixBackend struct{ pr *Provisioner }
 
 func (b prefixBackend) transactional() bool { return b.pr.p.engine != dialect.MySQL }
 
 // do runs fn in a transaction or on a pinned connection, as the engine needs.
-func (b prefixBackend) do(ctx context.Context, tenant string, fn func(db *gorm.DB) error) error {
+func (b prefixBackend) do(ctx context.Context, tenants []string, fn func(db *gorm.DB) error) error {
 	if b.transactional() {
-		return b.pr.inTransaction(ctx, tenant, fn)
+		return b.pr.inTransaction(ctx, tenants, fn)
 	}
-	return b.pr.onPinnedConn(ctx, tenant, fn)
+	return b.pr.onPinnedConn(ctx, tenants, fn)
+}
+
+// absent refuses tables of the tenant that exist already.
+func (b prefixBackend) absent(db *gorm.DB, tenant string) error {
+	existing, err := b.existingTables(db, tenant)
+	if err != nil {
+		return err
+	}
+	if len(existing) > 0 {
+		return existsError("table " + strings.Join(existing, ", "))
+	}
+	return nil
 }
 
 func (b prefixBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
-	precheck := func(db *gorm.DB) error {
-		existing, err := b.existingTables(db, tenant)
-		if err != nil {
-			return err
-		}
-		if len(existing) > 0 {
-			return existsError("table " + strings.Join(existing, ", "))
-		}
-		return nil
-	}
 	if !b.transactional() {
-		// precheck found none of the tenant's tables, so every one of them
+		// absent found none of the tenant's tables, so every one of them
 		// is this call's (or, stale, a dead call's) to drop.
 		return pr.compensatedCreate(ctx, tenant, createSteps{
-			precheck: precheck,
-			build:    func(conn *gorm.DB) error { return b.migrateIn(conn, tenant) },
+			precheck: func(conn *gorm.DB) error { return b.absent(conn, tenant) },
+			build:    func(conn *gorm.DB, _ string) error { return b.migrateIn(conn, tenant) },
 			undo:     func(conn *gorm.DB, _ bool) error { return b.dropTables(conn, tenant) },
 		})
 	}
-	return pr.inTransaction(ctx, tenant, func(tx *gorm.DB) error {
+	fingerprint := pr.p.Fingerprint()
+	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st != "" {
 			return ErrTenantExists
 		}
-		if err := precheck(tx); err != nil {
+		if err := b.absent(tx, tenant); err != nil {
 			return err
 		}
 		if err := b.migrateIn(tx, tenant); err != nil {
 			return err
 		}
-		return pr.reg.insert(tx, tenant, statusReady)
+		return pr.reg.insert(tx, tenant, fingerprint)
 	})
 }
 
 func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return b.do(ctx, tenant, func(db *gorm.DB) error {
+	return b.do(ctx, []string{tenant}, func(db *gorm.DB) error {
 		if st, err := pr.reg.status(db, tenant); err != nil {
 			return err
 		} else if st == "" {
@@ -78,32 +87,128 @@ func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 	})
 }
 
-func (b prefixBackend) migrate(ctx context.Context, tenant string) error {
-	pr := b.pr
-	return b.do(ctx, tenant, func(db *gorm.DB) error {
-		if st, err := pr.reg.status(db, tenant); err != nil {
-			return err
-		} else if st != statusReady {
-			return ErrTenantNotFound
-		}
-		if err := b.migrateIn(db, tenant); err != nil {
-			return err
-		}
-		return pr.reg.migrated(db, tenant)
+func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+	err = b.do(ctx, []string{tenant}, func(db *gorm.DB) (err error) {
+		status, err = b.pr.migrateLocked(db, tenant, job, b.migrateIn)
+		return err
 	})
+	return status, err
+}
+
+// rename creates the new tenant's tables as Create would, copies every row
+// across (parents first), and drops the old tables: in one transaction on
+// PostgreSQL and SQLite, where the old tables are locked against writes
+// first; compensated on MySQL, where writes to the tenant during the rename
+// must be stopped by the application. It takes time in proportion to the
+// tenant's rows. Columns the models no longer have are not copied.
+func (b prefixBackend) rename(ctx context.Context, from, to string) error {
+	pr := b.pr
+	return b.do(ctx, []string{from, to}, func(db *gorm.DB) error {
+		if err := pr.renameChecks(db, from, to); err != nil {
+			return err
+		}
+		if err := b.absent(db, to); err != nil {
+			return err
+		}
+		if pr.p.engine == dialect.Postgres {
+			if err := db.Exec("LOCK TABLE " + strings.Join(b.quoted(from), ", ") + " IN EXCLUSIVE MODE").Error; err != nil {
+				return err
+			}
+		}
+		err := b.migrateIn(db, to)
+		if err == nil {
+			err = b.copyRows(db, from, to)
+		}
+		if err == nil {
+			err = b.dropTables(db, from)
+		}
+		if err == nil {
+			err = pr.reg.rename(db, from, to)
+		}
+		if err != nil && !b.transactional() {
+			detached, cancel := pr.detached(ctx, db)
+			defer cancel()
+			return compensate(err, b.dropTables(detached, to))
+		}
+		return err
+	})
+}
+
+// copyRows copies every table's rows from one tenant to the other, parents
+// before children, column by column (names the two tables share), and moves
+// PostgreSQL's sequences past the copied keys.
+func (b prefixBackend) copyRows(db *gorm.DB, from, to string) error {
+	e := b.pr.p.engine
+	src, dst := b.quoted(from), b.quoted(to)
+	for i := len(src) - 1; i >= 0; i-- {
+		cols, err := sharedColumns(db, e, src[i], dst[i])
+		if err != nil {
+			return err
+		}
+		list := strings.Join(cols, ", ")
+		if err := db.Exec("INSERT INTO " + dst[i] + " (" + list + ") SELECT " + list + " FROM " + src[i]).Error; err != nil {
+			return fmt.Errorf("copying %s: %w", src[i], err)
+		}
+		if e == dialect.Postgres {
+			if err := resetSequences(db, e, dst[i]); err != nil {
+				return fmt.Errorf("moving the sequences of %s: %w", dst[i], err)
+			}
+		}
+	}
+	return nil
+}
+
+// resetSequences moves every sequence owned by a column of the PostgreSQL
+// table (quoted) past the column's largest value.
+func resetSequences(db *gorm.DB, e dialect.Engine, table string) error {
+	var cols []string
+	err := db.Raw(`SELECT a.attname FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = ?::regclass AND a.attnum > 0 AND NOT a.attisdropped
+		AND pg_get_serial_sequence(?, a.attname) IS NOT NULL`, table, table).Scan(&cols).Error
+	if err != nil {
+		return err
+	}
+	for _, c := range cols {
+		err := db.Exec("SELECT setval(pg_get_serial_sequence(?, ?), COALESCE((SELECT MAX("+e.QuoteIdent(c)+") FROM "+table+"), 0) + 1, false)", table, c).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sharedColumns returns, quoted, the columns of dst that src has too.
+func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) ([]string, error) {
+	columnsOf := func(table string) ([]string, error) {
+		rows, err := db.Raw("SELECT * FROM " + table + " WHERE 1 = 0").Rows()
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		return rows.Columns()
+	}
+	have, err := columnsOf(src)
+	if err != nil {
+		return nil, err
+	}
+	want, err := columnsOf(dst)
+	if err != nil {
+		return nil, err
+	}
+	var shared []string
+	for _, c := range want {
+		if contains(have, c) {
+			shared = append(shared, e.QuoteIdent(c))
+		}
+	}
+	return shared, nil
 }
 
 // migrateIn runs AutoMigrate of the tenant models under their prefixed names,
 // in the global schema, on db's connection or transaction.
 func (b prefixBackend) migrateIn(db *gorm.DB, tenant string) error {
 	p := b.pr.p
-	migrate := func() error {
-		mdb, err := p.migrationDB(b.pr.db, db.Statement.ConnPool, tenant)
-		if err != nil {
-			return err
-		}
-		return mdb.WithContext(db.Statement.Context).AutoMigrate(p.tables.models...)
-	}
+	migrate := func() error { return b.pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool) }
 	switch p.engine {
 	case dialect.Postgres:
 		if err := db.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(p.global)).Error; err != nil {
@@ -123,6 +228,17 @@ func (b prefixBackend) physicalTables(tenant string) []string {
 	names := make([]string, len(order))
 	for i, t := range order {
 		names[i] = tenant + p.cfg.PrefixSeparator + t
+	}
+	return names
+}
+
+// quoted lists the tenant's tables as physicalTables does, quoted and
+// qualified for SQL.
+func (b prefixBackend) quoted(tenant string) []string {
+	p := b.pr.p
+	names := b.physicalTables(tenant)
+	for i, n := range names {
+		names[i] = p.engine.RegistryName(p.global, n)
 	}
 	return names
 }

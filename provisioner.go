@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,18 +27,31 @@ type Provisioner struct {
 	reg     registry
 	locks   keyedMutex
 	backend backend
+	ddl     atomic.Pointer[tenantDDL]
 	// LockTimeout bounds how long an operation waits for another one on the
-	// same tenant (MySQL named locks). Default 30s; the context can cut it
-	// shorter.
+	// same tenant, in this process or another, before failing with
+	// ErrLockTimeout. On PostgreSQL it also bounds each lock wait of the
+	// operation's DDL. Default 30s; the context can cut it shorter.
 	LockTimeout time.Duration
+	// DisableDDLReplay makes every Create run GORM's AutoMigrate instead of
+	// replaying the DDL recorded from the first Create in the process
+	// (StrategySchema). For comparison and diagnosis.
+	DisableDDLReplay bool
 }
 
 // backend is the provisioning of one strategy on one engine. Each method runs
-// with the tenant ID validated and the in-process tenant lock held.
+// with the tenant IDs validated and the in-process tenant locks held.
 type backend interface {
 	create(ctx context.Context, tenant string) error
 	drop(ctx context.Context, tenant string) error
-	migrate(ctx context.Context, tenant string) error
+	migrate(ctx context.Context, tenant string, job migration) (MigrateStatus, error)
+	rename(ctx context.Context, from, to string) error
+}
+
+// migration is what a migration brings a tenant to.
+type migration struct {
+	fingerprint string // the tenant models' fingerprint now
+	force       bool   // migrate even a tenant at that fingerprint already
 }
 
 // NewProvisioner returns a provisioner for db, which must have the plugin
@@ -75,20 +91,54 @@ func (pr *Provisioner) Plugin() *Plugin { return pr.p }
 // dropped on failure): a failed Create leaves nothing behind. A tenant that
 // exists already yields ErrTenantExists and is left untouched.
 func (pr *Provisioner) Create(ctx context.Context, tenant string) error {
-	return pr.run(ctx, "create", tenant, pr.backend.create)
+	return pr.run(ctx, "create", []string{tenant}, func(ctx context.Context) error { return pr.backend.create(ctx, tenant) })
 }
 
 // Drop removes a tenant's schema, database or tables and its registry row. A
 // tenant not in the registry yields ErrTenantNotFound; reserved names and the
 // global schema are refused as invalid IDs before any SQL is built.
 func (pr *Provisioner) Drop(ctx context.Context, tenant string) error {
-	return pr.run(ctx, "drop", tenant, pr.backend.drop)
+	return pr.run(ctx, "drop", []string{tenant}, func(ctx context.Context) error { return pr.backend.drop(ctx, tenant) })
 }
 
 // Migrate brings an existing tenant's tables up to the tenant models with
-// GORM's AutoMigrate. A tenant not in the registry yields ErrTenantNotFound.
+// GORM's AutoMigrate, unless the registry says the tenant was migrated to
+// the models' current fingerprint already; then it sends nothing but the
+// registry read. It takes the same path, locks and checks as one tenant of
+// MigrateAll. A tenant not in the registry yields ErrTenantNotFound.
 func (pr *Provisioner) Migrate(ctx context.Context, tenant string) error {
-	return pr.run(ctx, "migrate", tenant, pr.backend.migrate)
+	_, err := pr.migrateTenant(ctx, tenant, migration{fingerprint: pr.p.Fingerprint()})
+	return err
+}
+
+func (pr *Provisioner) migrateTenant(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+	err = pr.run(ctx, "migrate", []string{tenant}, func(ctx context.Context) (err error) {
+		status, err = pr.backend.migrate(ctx, tenant, job)
+		return err
+	})
+	if err != nil {
+		status = StatusFailed
+	}
+	return status, err
+}
+
+// Rename gives a tenant a new ID, keeping its rows: PostgreSQL renames the
+// schema (ALTER SCHEMA, in one transaction with the registry); MySQL moves
+// every table into a new database with one atomic RENAME TABLE and drops the
+// old one (compensated: a failure moves them back); under StrategyPrefix the
+// rows are copied into tables created for the new ID and the old ones are
+// dropped. Both IDs are validated; a source that is not a ready tenant
+// yields ErrTenantNotFound and a target that is in the registry, or whose
+// schema, database or tables exist, yields ErrTenantExists. Both tenants'
+// locks are held throughout. Statements already running against the old
+// name finish or fail; the application should stop using it first.
+func (pr *Provisioner) Rename(ctx context.Context, from, to string) error {
+	if from == to {
+		return &Error{Op: "rename", Tenant: from, Err: fmt.Errorf("%s: %w", to, ErrTenantExists)}
+	}
+	return pr.run(ctx, "rename", []string{from, to}, func(ctx context.Context) error {
+		return pr.backend.rename(ctx, from, to)
+	})
 }
 
 // Exists reports whether the tenant is in the registry and ready (on
@@ -113,19 +163,24 @@ func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-func (pr *Provisioner) run(ctx context.Context, op, tenant string, fn func(context.Context, string) error) error {
+// run validates the tenant IDs, takes their in-process locks and runs fn.
+// Its error names the first tenant.
+func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn func(context.Context) error) error {
+	wrap := func(err error) error { return &Error{Op: op, Tenant: tenants[0], Err: err} }
 	// ValidateTenantID also picks up join tables set up after Initialize, so
 	// Create and Drop see every table the tenant has.
-	if err := pr.p.ValidateTenantID(tenant); err != nil {
-		return &Error{Op: op, Tenant: tenant, Err: err}
+	for _, t := range tenants {
+		if err := pr.p.ValidateTenantID(t); err != nil {
+			return &Error{Op: op, Tenant: t, Err: err}
+		}
 	}
-	unlock, err := pr.locks.lock(ctx, tenant)
+	unlock, err := pr.locks.lock(ctx, tenants...)
 	if err != nil {
-		return &Error{Op: op, Tenant: tenant, Err: err}
+		return wrap(err)
 	}
 	defer unlock()
-	if err := fn(ctx, tenant); err != nil {
-		return &Error{Op: op, Tenant: tenant, Err: err}
+	if err := fn(ctx); err != nil {
+		return wrap(err)
 	}
 	return nil
 }
@@ -139,25 +194,39 @@ func (pr *Provisioner) global(ctx context.Context) *gorm.DB {
 func (pr *Provisioner) ensureRegistry(ctx context.Context) error {
 	e := pr.p.engine
 	ddl := e.CreateRegistry(pr.p.global, pr.p.cfg.RegistryTable)
-	if lock := e.TransactionLock(); lock != "" {
+	if e.TransactionLock() != "" {
 		// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL.
-		return pr.global(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(lock, "kirayedar:registry").Error; err != nil {
-				return err
-			}
+		return pr.inTransaction(ctx, []string{"kirayedar:registry"}, func(tx *gorm.DB) error {
 			return tx.Exec(ddl).Error
 		})
 	}
 	return pr.global(ctx).Exec(ddl).Error
 }
 
-// inTransaction runs fn in one transaction holding the tenant's transaction
-// lock where the engine has one (PostgreSQL advisory lock).
-func (pr *Provisioner) inTransaction(ctx context.Context, tenant string, fn func(tx *gorm.DB) error) error {
+// lockWait is how long a lock may be waited for: LockTimeout, or less if the
+// context ends sooner.
+func (pr *Provisioner) lockWait(ctx context.Context) time.Duration {
+	wait := pr.LockTimeout
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		wait = max(time.Until(deadline), time.Millisecond)
+	}
+	return wait
+}
+
+// inTransaction runs fn in one transaction holding the tenants' transaction
+// locks where the engine has them (PostgreSQL advisory locks, taken in
+// sorted order so that two operations never wait for each other). On
+// PostgreSQL the wait for each lock, here and in the DDL fn sends, is
+// bounded by LockTimeout (lock_timeout, local to the transaction); the
+// context's end cancels it sooner.
+func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn func(tx *gorm.DB) error) error {
 	return pr.global(ctx).Transaction(func(tx *gorm.DB) error {
 		if lock := pr.p.engine.TransactionLock(); lock != "" {
-			if err := tx.Exec(lock, lockName(tenant)).Error; err != nil {
-				return fmt.Errorf("taking the tenant lock: %w", err)
+			wait := fmt.Sprintf("%dms", pr.lockWait(ctx).Milliseconds())
+			for _, t := range sortedUnique(tenants) {
+				if err := tx.Exec(lock, wait, lockName(t)).Error; err != nil {
+					return lockError(err, pr.lockWait(ctx))
+				}
 			}
 		}
 		return fn(tx)
@@ -165,10 +234,11 @@ func (pr *Provisioner) inTransaction(ctx context.Context, tenant string, fn func
 }
 
 // onPinnedConn runs fn on one connection taken from the pool, holding the
-// tenant's MySQL named lock. When fn fails, or the lock cannot be given back,
-// the connection's state (current database, locks) is unknown, so it is
-// closed rather than pooled again; closing it also frees the lock.
-func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(conn *gorm.DB) error) (err error) {
+// tenants' MySQL named locks (taken in sorted order). When fn fails, or a
+// lock cannot be given back, the connection's state (current database,
+// locks) is unknown, so it is closed rather than pooled again; closing it
+// also frees the locks.
+func (pr *Provisioner) onPinnedConn(ctx context.Context, tenants []string, fn func(conn *gorm.DB) error) (err error) {
 	sqlDB, err := pr.db.DB()
 	if err != nil {
 		return err
@@ -188,30 +258,47 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenant string, fn func(
 	session.Statement.ConnPool = conn
 
 	lock, release := pr.p.engine.SessionLock()
-	if lock != "" {
-		timeout := pr.LockTimeout
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < timeout {
-			timeout = time.Until(deadline)
-		}
+	if lock == "" {
+		return fn(session)
+	}
+	for _, t := range sortedUnique(tenants) {
+		wait := pr.lockWait(ctx)
 		var got *int64
-		seconds := int64(math.Ceil(timeout.Seconds())) // GET_LOCK(name, 0) would not wait at all
-		if err := session.Raw(lock, lockName(tenant), max(seconds, 1)).Scan(&got).Error; err != nil {
-			return fmt.Errorf("taking the tenant lock: %w", err)
+		seconds := int64(math.Ceil(wait.Seconds())) // GET_LOCK(name, 0) would not wait at all
+		if err := session.Raw(lock, lockName(t), max(seconds, 1)).Scan(&got).Error; err != nil {
+			return fmt.Errorf("taking the lock of tenant %s: %w", t, err)
 		}
 		if got == nil || *got != 1 {
-			return fmt.Errorf("taking the tenant lock: timed out after %v", timeout)
+			return lockError(nil, wait)
 		}
 		defer func() {
 			// The work is done or undone; the caller's context ending now
 			// must not turn it into a failure.
 			detached, cancel := pr.detached(ctx, session)
 			defer cancel()
-			if detached.Exec(release, lockName(tenant)).Error != nil {
+			if detached.Exec(release, lockName(t)).Error != nil {
 				discard = true
 			}
 		}()
 	}
 	return fn(session)
+}
+
+// lockError reports a lock that was not granted: ErrLockTimeout when the wait
+// ran out (PostgreSQL's lock_not_available, or MySQL's GET_LOCK returning
+// 0), the cause otherwise.
+func lockError(cause error, wait time.Duration) error {
+	var state interface{ SQLState() string }
+	if cause == nil || (errors.As(cause, &state) && state.SQLState() == "55P03") {
+		return fmt.Errorf("waited %v for the tenant lock: %w", wait, ErrLockTimeout)
+	}
+	return fmt.Errorf("taking the tenant lock: %w", cause)
+}
+
+func sortedUnique(keys []string) []string {
+	out := append([]string(nil), keys...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // lockName names a tenant's lock. MySQL limits lock names to 64 characters;
@@ -242,4 +329,34 @@ func existsError(what string) error {
 // compensate joins a failure with the errors of undoing it.
 func compensate(err error, undo ...error) error {
 	return errors.Join(append([]error{err}, undo...)...)
+}
+
+// autoMigrateOn returns a function that runs GORM's AutoMigrate of the tenant
+// models for tenant on a pool (a transaction, a pinned connection, or a
+// recorder wrapping one), set up by the caller so that the tenant's tables
+// resolve.
+func (pr *Provisioner) autoMigrateOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
+	return func(pool gorm.ConnPool) error {
+		mdb, err := pr.p.migrationDB(pr.db, pool, tenant)
+		if err != nil {
+			return err
+		}
+		return mdb.WithContext(ctx).AutoMigrate(pr.p.tables.models...)
+	}
+}
+
+// renameChecks refuses a rename whose source is not a ready tenant or whose
+// target is in the registry already.
+func (pr *Provisioner) renameChecks(db *gorm.DB, from, to string) error {
+	if st, err := pr.reg.status(db, from); err != nil {
+		return err
+	} else if st != statusReady {
+		return fmt.Errorf("%s: %w", from, ErrTenantNotFound)
+	}
+	if st, err := pr.reg.status(db, to); err != nil {
+		return err
+	} else if st != "" {
+		return fmt.Errorf("%s: %w", to, ErrTenantExists)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package kirayedar
 
 import (
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -11,10 +12,16 @@ import (
 // The registry is one table in the global schema with a row per tenant. A row
 // is "ready" once the tenant's tables exist. On MySQL, whose DDL commits on
 // its own, a row is written as "provisioning" before the first DDL, so a
-// Create cut off half-way leaves a mark that the next Create cleans up.
+// Create cut off half-way leaves a mark that the next Create cleans up; a
+// Rename marks the row "renaming" while it moves the tables.
+//
+// The fingerprint column holds the fingerprint the tenant was last migrated
+// to, followed on MySQL by "/" and the random token of the Create attempt
+// that wrote the row, which tells that attempt's row from any other.
 const (
 	statusProvisioning = "provisioning"
 	statusReady        = "ready"
+	statusRenaming     = "renaming"
 )
 
 type registry struct {
@@ -24,6 +31,21 @@ type registry struct {
 	namespaces bool
 }
 
+// registryRow is a tenant's row.
+type registryRow struct {
+	ID          string
+	Status      string
+	Fingerprint string
+	CreatedAt   time.Time
+	MigratedAt  *time.Time
+}
+
+// migratedTo returns the fingerprint the row's tenant was last migrated to.
+func (r registryRow) migratedTo() string {
+	fp, _, _ := strings.Cut(r.Fingerprint, "/")
+	return fp
+}
+
 func newRegistry(p *Plugin) registry {
 	return registry{
 		table:      p.engine.RegistryName(p.global, p.cfg.RegistryTable),
@@ -31,50 +53,63 @@ func newRegistry(p *Plugin) registry {
 	}
 }
 
+const registryColumns = "r.id, r.status, r.fingerprint, r.created_at, r.migrated_at"
+
+// row returns the tenant's row; ok is false when it has none.
+func (r registry) row(db *gorm.DB, tenant string) (row registryRow, ok bool, err error) {
+	var rows []registryRow
+	err = db.Raw("SELECT "+registryColumns+" FROM "+r.table+" r WHERE r.id = ?", tenant).Scan(&rows).Error
+	if err != nil || len(rows) == 0 {
+		return registryRow{}, false, err
+	}
+	return rows[0], true, nil
+}
+
 // status returns the tenant's registry status, or "" when it has no row.
 func (r registry) status(db *gorm.DB, tenant string) (string, error) {
-	var statuses []string
-	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ?", tenant).Scan(&statuses).Error
-	if err != nil || len(statuses) == 0 {
-		return "", err
-	}
-	return statuses[0], nil
+	row, _, err := r.row(db, tenant)
+	return row.Status, err
 }
 
-func (r registry) insert(db *gorm.DB, tenant, status string) error {
+// insert writes a ready row for a tenant migrated to fingerprint.
+func (r registry) insert(db *gorm.DB, tenant, fingerprint string) error {
 	now := time.Now().UTC()
-	var migrated *time.Time
-	if status == statusReady {
-		migrated = &now
-	}
-	return db.Exec("INSERT INTO "+r.table+" (id, status, created_at, migrated_at) VALUES (?, ?, ?, ?)",
-		tenant, status, now, migrated).Error
+	return db.Exec("INSERT INTO "+r.table+" (id, status, fingerprint, created_at, migrated_at) VALUES (?, ?, ?, ?, ?)",
+		tenant, statusReady, fingerprint, now, now).Error
 }
 
-// insertAttempt writes a "provisioning" row carrying the attempt's random
-// token (in the fingerprint column, which a ready tenant's migration
-// overwrites).
+// insertAttempt writes a "provisioning" row carrying the attempt's token.
 func (r registry) insertAttempt(db *gorm.DB, tenant, attempt string) error {
 	return db.Exec("INSERT INTO "+r.table+" (id, status, fingerprint, created_at) VALUES (?, ?, ?, ?)",
-		tenant, statusProvisioning, attempt, time.Now().UTC()).Error
+		tenant, statusProvisioning, "/"+attempt, time.Now().UTC()).Error
 }
 
 // attemptStatus returns the status of the tenant's row if it is the row the
 // given attempt wrote, and "" otherwise.
 func (r registry) attemptStatus(db *gorm.DB, tenant, attempt string) (string, error) {
 	var statuses []string
-	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ? AND fingerprint = ?", tenant, attempt).Scan(&statuses).Error
+	err := db.Raw("SELECT status FROM "+r.table+" WHERE id = ? AND fingerprint LIKE ?", tenant, "%/"+attempt).Scan(&statuses).Error
 	if err != nil || len(statuses) == 0 {
 		return "", err
 	}
 	return statuses[0], nil
 }
 
-// migrated marks the tenant ready and records when its tables were last
-// migrated.
-func (r registry) migrated(db *gorm.DB, tenant string) error {
-	return db.Exec("UPDATE "+r.table+" SET status = ?, migrated_at = ? WHERE id = ?",
-		statusReady, time.Now().UTC(), tenant).Error
+// migrated marks the tenant ready, migrated to fingerprint now. A fingerprint
+// may carry an attempt token ("<fingerprint>/<token>").
+func (r registry) migrated(db *gorm.DB, tenant, fingerprint string) error {
+	return db.Exec("UPDATE "+r.table+" SET status = ?, fingerprint = ?, migrated_at = ? WHERE id = ?",
+		statusReady, fingerprint, time.Now().UTC(), tenant).Error
+}
+
+// setStatus changes the status of the tenant's row.
+func (r registry) setStatus(db *gorm.DB, tenant, status string) error {
+	return db.Exec("UPDATE "+r.table+" SET status = ? WHERE id = ?", status, tenant).Error
+}
+
+// rename moves a row to a new ID and marks it ready.
+func (r registry) rename(db *gorm.DB, from, to string) error {
+	return db.Exec("UPDATE "+r.table+" SET id = ?, status = ? WHERE id = ?", to, statusReady, from).Error
 }
 
 func (r registry) remove(db *gorm.DB, tenant string) error {
@@ -99,4 +134,11 @@ func (r registry) list(db *gorm.DB) ([]string, error) {
 	ids := []string{}
 	err := db.Raw(query, statusReady).Scan(&ids).Error
 	return ids, err
+}
+
+// all returns every row, ready or not, sorted by ID: one query.
+func (r registry) all(db *gorm.DB) ([]registryRow, error) {
+	rows := []registryRow{}
+	err := db.Raw("SELECT " + registryColumns + " FROM " + r.table + " r ORDER BY r.id").Scan(&rows).Error
+	return rows, err
 }

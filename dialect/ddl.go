@@ -108,11 +108,14 @@ func (e Engine) RegistryName(schema, table string) string {
 	return e.Qualify(schema, table)
 }
 
-// TransactionLock is a statement with one placeholder (a lock name) that takes
-// a lock held until the transaction ends, or "" when the engine has none.
+// TransactionLock is a statement with two placeholders (a lock_timeout value
+// such as "30000ms", then a lock name) that takes a lock held until the
+// transaction ends, waiting at most that long, or "" when the engine has
+// none. The timeout stays in force, local to the transaction, for the
+// statements that follow.
 func (e Engine) TransactionLock() string {
 	if e == Postgres {
-		return "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
+		return "SELECT set_config('lock_timeout', ?, true), pg_advisory_xact_lock(hashtextextended(?, 0))"
 	}
 	return ""
 }
@@ -136,4 +139,54 @@ func (e Engine) SetLocalSearchPath() string {
 // Use makes name the current database of a MySQL connection.
 func (e Engine) Use(name string) string {
 	return "USE " + e.QuoteIdent(name)
+}
+
+// RenameSchema renames a PostgreSQL schema.
+func (e Engine) RenameSchema(from, to string) string {
+	return "ALTER SCHEMA " + e.QuoteIdent(from) + " RENAME TO " + e.QuoteIdent(to)
+}
+
+// SchemaTables is a MySQL query with one placeholder (a database) returning
+// its tables and views as rows of table_name and table_type.
+func (e Engine) SchemaTables() string {
+	return "SELECT TABLE_NAME AS table_name, TABLE_TYPE AS table_type FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME"
+}
+
+// SchemaCharset is a MySQL query with one placeholder (a database) returning
+// its default character_set and collation.
+func (e Engine) SchemaCharset() string {
+	return "SELECT DEFAULT_CHARACTER_SET_NAME AS character_set, DEFAULT_COLLATION_NAME AS collation FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?"
+}
+
+// CreateSchemaLike creates a MySQL database with the given default character
+// set and collation (either may be empty).
+func (e Engine) CreateSchemaLike(name, charset, collation string) string {
+	stmt := e.CreateSchema(name)
+	if charset != "" && isWord(charset) {
+		stmt += " CHARACTER SET " + charset
+	}
+	if collation != "" && isWord(collation) {
+		stmt += " COLLATE " + collation
+	}
+	return stmt
+}
+
+// MoveTables moves the named tables from one MySQL database to another in
+// one atomic RENAME TABLE.
+func (e Engine) MoveTables(from, to string, tables []string) string {
+	parts := make([]string, len(tables))
+	for i, t := range tables {
+		parts[i] = e.Qualify(from, t) + " TO " + e.Qualify(to, t)
+	}
+	return "RENAME TABLE " + strings.Join(parts, ", ")
+}
+
+func isWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

@@ -1,0 +1,120 @@
+package kirayedar
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+
+	"gorm.io/gorm/schema"
+)
+
+// A fingerprint names the shape of a tenant's tables as the tenant models
+// describe them: every table, column type (as the dialect writes it), index,
+// unique, check and foreign-key constraint AutoMigrate would create. The
+// registry records the fingerprint each tenant was last migrated to, so a
+// migration run finds the tenants that are behind with one query and leaves
+// the others alone.
+//
+// It is computed from the models, not read from the database: a change made
+// by hand in one tenant's tables does not change it (MigrateOptions.Force
+// migrates regardless).
+
+// fingerprintLen is the length of a fingerprint in hex: 128 bits, leaving
+// room in the registry's 64-character column for an attempt token.
+const fingerprintLen = 32
+
+type fingerprintFor struct {
+	snap *tableSnapshot
+	sum  string
+}
+
+// Fingerprint returns the fingerprint of the tenant models as they are now
+// (join tables set up with SetupJoinTable included).
+func (p *Plugin) Fingerprint() string {
+	p.tables.refresh()
+	snap := p.tables.snapshot()
+	if c := p.fp.Load(); c != nil && c.snap == snap {
+		return c.sum
+	}
+	sum := p.computeFingerprint()
+	p.fp.Store(&fingerprintFor{snap: snap, sum: sum})
+	return sum
+}
+
+func (p *Plugin) computeFingerprint() string {
+	h := sha256.New()
+	line := func(parts ...string) {
+		h.Write([]byte(strings.Join(parts, "\x1f")))
+		h.Write([]byte{'\n'})
+	}
+	line("kirayedar fingerprint v1", string(p.engine), p.strategy.String())
+
+	migrator := p.init.Migrator()
+	var tables []*schema.Schema
+	seen := map[string]bool{}
+	add := func(s *schema.Schema) {
+		if s != nil && !seen[s.Table] {
+			if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
+				seen[s.Table] = true
+				tables = append(tables, s)
+			}
+		}
+	}
+	for _, s := range p.tables.schemas {
+		add(s)
+		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+			add(rel.JoinTable)
+			return nil
+		})
+	}
+	sort.Slice(tables, func(i, j int) bool { return tables[i].Table < tables[j].Table })
+
+	for _, s := range tables {
+		line("table", s.Table)
+		for _, name := range s.DBNames {
+			f := s.FieldsByDBName[name]
+			if f.IgnoreMigration {
+				continue
+			}
+			typ := migrator.FullDataTypeOf(f)
+			line("column", name, typ.SQL, fmt.Sprint(typ.Vars), fmt.Sprint(f.PrimaryKey, f.AutoIncrement), sortedTags(f.TagSettings))
+		}
+		for _, idx := range s.ParseIndexes() {
+			cols := make([]string, len(idx.Fields))
+			for i, o := range idx.Fields {
+				cols[i] = fmt.Sprint(o.DBName, o.Expression, o.Sort, o.Collate, o.Length)
+			}
+			line("index", idx.Name, idx.Class, idx.Type, idx.Where, idx.Option, idx.Comment, strings.Join(cols, ","))
+		}
+		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+			c := rel.ParseConstraint()
+			if c == nil || c.Schema != s || c.ReferenceSchema == nil {
+				return nil
+			}
+			if kind, _ := p.tables.classify(c.ReferenceSchema.Table); kind != tenantTable {
+				return nil // relations to global tables are not migrated
+			}
+			var fks, refs []string
+			for _, f := range c.ForeignKeys {
+				fks = append(fks, f.DBName)
+			}
+			for _, f := range c.References {
+				refs = append(refs, f.DBName)
+			}
+			line("foreign key", c.Name, strings.Join(fks, ","), c.ReferenceSchema.Table, strings.Join(refs, ","), c.OnDelete, c.OnUpdate)
+			return nil
+		})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:fingerprintLen]
+}
+
+func sortedTags(tags map[string]string) string {
+	keys := make([]string, 0, len(tags))
+	for k, v := range tags {
+		keys = append(keys, k+"="+v)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ";")
+}
