@@ -13,18 +13,38 @@ import (
 
 // Creating a tenant with GORM's AutoMigrate costs a catalog query per table,
 // column and index before each CREATE: most of a Create's time. Under
-// StrategySchema the DDL that AutoMigrate sends into an empty schema names
-// no schema (the tenant's is current), so it is the same for every tenant.
-// The provisioner therefore records the DDL of the first Create in the
-// process, on the transaction or connection that runs it, and replays it for
-// the next ones: one round trip on PostgreSQL, one per statement on MySQL,
-// and no catalog queries. The recording is keyed by the models' fingerprint;
-// a change to the models makes the next Create record again.
+// StrategySchema the DDL that AutoMigrate sends names no schema (the
+// tenant's is current), so it is the same for every tenant that starts from
+// the same tables. The provisioner therefore records the DDL of the first
+// Create in the process, on the transaction or connection that runs it, and
+// replays it for the next ones: one round trip on PostgreSQL, one per
+// statement on MySQL, and no catalog queries.
+//
+// Migrations are recorded the same way, keyed by the fingerprint a tenant
+// starts from and the one it goes to: when the models change, the first
+// tenant migrates with AutoMigrate and the others replay its DDL (an added
+// column and index: two statements instead of a catalog walk). A replay
+// that fails, because a tenant's tables were changed by hand, is undone
+// (PostgreSQL, to a savepoint) or left for AutoMigrate to finish (MySQL),
+// and the tenant migrates with AutoMigrate after all. Force always uses
+// AutoMigrate.
 
-// tenantDDL is the DDL that builds a tenant's tables from nothing.
+// ddlCache holds recorded DDL by transition: "create>" + fingerprint for a
+// new tenant, from + ">" + to for a migration.
+type ddlCache struct{ m sync.Map }
+
+func (c *ddlCache) load(key string) *tenantDDL {
+	if d, ok := c.m.Load(key); ok {
+		return d.(*tenantDDL)
+	}
+	return nil
+}
+
+func (c *ddlCache) store(key string, d *tenantDDL) { c.m.Store(key, d) }
+
+// tenantDDL is recorded DDL.
 type tenantDDL struct {
-	fingerprint string
-	stmts       []capturedStmt
+	stmts []capturedStmt
 }
 
 type capturedStmt struct {
@@ -90,21 +110,66 @@ func (r *ddlRecorder) names(s string) bool {
 // buildTenant creates the tenant models' tables in an empty tenant, on db's
 // transaction or pinned connection, set up by the caller so that
 // unqualified names land in the tenant (search_path or current database).
-// It replays the recorded DDL when there is one for the current models, and
-// runs autoMigrate on a recording pool otherwise.
-func (pr *Provisioner) buildTenant(db *gorm.DB, tenant, fingerprint string, autoMigrate func(gorm.ConnPool) error) error {
-	replayable := pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
-	if d := pr.ddl.Load(); replayable && d != nil && d.fingerprint == fingerprint {
-		return d.replay(db.Statement.Context, db.Statement.ConnPool, pr.p.engine)
+func (pr *Provisioner) buildTenant(db *gorm.DB, tenant, fingerprint string) error {
+	return pr.replayOrRecord(db, tenant, "create>"+fingerprint, false)
+}
+
+// upgradeTenant migrates a tenant from one fingerprint to another, as
+// buildTenant does; from is "" for a tenant whose state is unknown, which
+// is never replayed.
+func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant, from string, job migration) error {
+	if from == "" || job.force {
+		return pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
 	}
-	rec := &ddlRecorder{ConnPool: db.Statement.ConnPool}
-	if err := autoMigrate(rec); err != nil {
+	return pr.replayOrRecord(db, tenant, from+">"+job.fingerprint, true)
+}
+
+// replayOrRecord replays the DDL recorded under key, or runs AutoMigrate on a
+// recording pool and keeps what it sent under key. With fallback, a replay
+// that fails gives way to AutoMigrate.
+func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, fallback bool) error {
+	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
+	replayable := pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
+	if d := pr.ddl.load(key); replayable && d != nil {
+		if !fallback {
+			return d.replay(ctx, pool, e)
+		}
+		err := pr.tryReplay(db, d)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+	}
+	rec := &ddlRecorder{ConnPool: pool}
+	if err := pr.autoMigrateOn(ctx, tenant)(rec); err != nil {
 		return err
 	}
 	// A statement naming the tenant's schema would be wrong for the next
 	// tenant; GORM's migrators write none, but a custom one might.
-	if replayable && len(rec.stmts) > 0 && !rec.names(pr.p.engine.QuoteIdent(tenant)+".") {
-		pr.ddl.Store(&tenantDDL{fingerprint: fingerprint, stmts: rec.stmts})
+	if replayable && !rec.names(e.QuoteIdent(tenant)+".") {
+		pr.ddl.store(key, &tenantDDL{stmts: rec.stmts})
+	}
+	return nil
+}
+
+// tryReplay replays d; on PostgreSQL inside a savepoint, so that a failure
+// leaves the transaction as it was.
+func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
+	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
+	if e != dialect.Postgres {
+		return d.replay(ctx, pool, e)
+	}
+	const savepoint = "kirayedar_replay"
+	if err := db.SavePoint(savepoint).Error; err != nil {
+		return err
+	}
+	if err := d.replay(ctx, pool, e); err != nil {
+		if rerr := db.RollbackTo(savepoint).Error; rerr != nil {
+			return compensate(err, rerr)
+		}
+		return err
 	}
 	return nil
 }

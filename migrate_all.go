@@ -225,8 +225,9 @@ func failure(tenant string, err error) TenantResult {
 // migrateLocked is one tenant's migration, run by a backend on db (a
 // transaction or a pinned connection) with the tenant's lock held: it reads
 // the tenant's registry row under the lock, skips a tenant at the target
-// fingerprint, and otherwise migrates it and records the fingerprint.
-func (pr *Provisioner) migrateLocked(db *gorm.DB, tenant string, job migration, migrateIn func(*gorm.DB, string) error) (MigrateStatus, error) {
+// fingerprint, and otherwise migrates it and records the fingerprint. enter
+// runs its function with the tenant's tables current on db.
+func (pr *Provisioner) migrateLocked(db *gorm.DB, tenant string, job migration, enter func(db *gorm.DB, tenant string, fn func() error) error) (MigrateStatus, error) {
 	row, ok, err := pr.reg.row(db, tenant)
 	switch {
 	case err != nil:
@@ -236,7 +237,8 @@ func (pr *Provisioner) migrateLocked(db *gorm.DB, tenant string, job migration, 
 	case !job.force && row.migratedTo() == job.fingerprint:
 		return StatusUpToDate, nil
 	}
-	if err := migrateIn(db, tenant); err != nil {
+	err = enter(db, tenant, func() error { return pr.upgradeTenant(db, tenant, row.migratedTo(), job) })
+	if err != nil {
 		return StatusFailed, err
 	}
 	if err := pr.reg.migrated(db, tenant, job.fingerprint); err != nil {

@@ -43,7 +43,7 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 				return err
 			}
 			return useDatabase(conn, e, tenant, func() error {
-				return pr.buildTenant(conn, tenant, fingerprint, pr.autoMigrateOn(conn.Statement.Context, tenant))
+				return pr.buildTenant(conn, tenant, fingerprint)
 			})
 		},
 		undo: func(conn *gorm.DB, stale bool) error {
@@ -86,10 +86,8 @@ func (b mysqlSchemaBackend) drop(ctx context.Context, tenant string) error {
 func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
 	pr := b.pr
 	err = pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) (err error) {
-		status, err = pr.migrateLocked(conn, tenant, job, func(conn *gorm.DB, tenant string) error {
-			return useDatabase(conn, pr.p.engine, tenant, func() error {
-				return pr.autoMigrateOn(conn.Statement.Context, tenant)(conn.Statement.ConnPool)
-			})
+		status, err = pr.migrateLocked(conn, tenant, job, func(conn *gorm.DB, tenant string, fn func() error) error {
+			return useDatabase(conn, pr.p.engine, tenant, fn)
 		})
 		return err
 	})

@@ -36,7 +36,7 @@ func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error 
 		if err := b.searchPath(tx, tenant); err != nil {
 			return err
 		}
-		if err := pr.buildTenant(tx, tenant, fingerprint, b.autoMigrate(tx, tenant)); err != nil {
+		if err := pr.buildTenant(tx, tenant, fingerprint); err != nil {
 			return err
 		}
 		return pr.reg.insert(tx, tenant, fingerprint)
@@ -60,11 +60,11 @@ func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 
 func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
 	err = b.pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) (err error) {
-		status, err = b.pr.migrateLocked(tx, tenant, job, func(tx *gorm.DB, tenant string) error {
+		status, err = b.pr.migrateLocked(tx, tenant, job, func(tx *gorm.DB, tenant string, fn func() error) error {
 			if err := b.searchPath(tx, tenant); err != nil {
 				return err
 			}
-			return b.autoMigrate(tx, tenant)(tx.Statement.ConnPool)
+			return fn()
 		})
 		return err
 	})
@@ -101,10 +101,4 @@ func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) erro
 func (b postgresSchemaBackend) searchPath(tx *gorm.DB, tenant string) error {
 	p := b.pr.p
 	return tx.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(tenant)+", "+p.engine.QuoteIdent(p.global)).Error
-}
-
-// autoMigrate returns a function that runs AutoMigrate of the tenant models
-// on a pool: tx's own, or a recorder wrapping it.
-func (b postgresSchemaBackend) autoMigrate(tx *gorm.DB, tenant string) func(gorm.ConnPool) error {
-	return b.pr.autoMigrateOn(tx.Statement.Context, tenant)
 }

@@ -89,7 +89,7 @@ func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 
 func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
 	err = b.do(ctx, []string{tenant}, func(db *gorm.DB) (err error) {
-		status, err = b.pr.migrateLocked(db, tenant, job, b.migrateIn)
+		status, err = b.pr.migrateLocked(db, tenant, job, b.enter)
 		return err
 	})
 	return status, err
@@ -207,17 +207,24 @@ func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) ([]string, er
 // migrateIn runs AutoMigrate of the tenant models under their prefixed names,
 // in the global schema, on db's connection or transaction.
 func (b prefixBackend) migrateIn(db *gorm.DB, tenant string) error {
+	return b.enter(db, tenant, func() error {
+		return b.pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
+	})
+}
+
+// enter runs fn with the global schema current on db (search_path on
+// PostgreSQL, the current database on MySQL), where prefixed tables live.
+func (b prefixBackend) enter(db *gorm.DB, _ string, fn func() error) error {
 	p := b.pr.p
-	migrate := func() error { return b.pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool) }
 	switch p.engine {
 	case dialect.Postgres:
 		if err := db.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(p.global)).Error; err != nil {
 			return err
 		}
 	case dialect.MySQL:
-		return useDatabase(db, p.engine, p.global, migrate)
+		return useDatabase(db, p.engine, p.global, fn)
 	}
-	return migrate()
+	return fn()
 }
 
 // physicalTables lists the tenant's tables, each before the tables it

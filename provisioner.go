@@ -8,7 +8,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -27,7 +26,7 @@ type Provisioner struct {
 	reg     registry
 	locks   keyedMutex
 	backend backend
-	ddl     atomic.Pointer[tenantDDL]
+	ddl     ddlCache
 	// LockTimeout bounds how long an operation waits for another one on the
 	// same tenant, in this process or another, before failing with
 	// ErrLockTimeout. On PostgreSQL it also bounds each lock wait of the
