@@ -444,6 +444,12 @@ var bareSeq atomic.Int64
 // (PostgreSQL or MySQL), without the global copies the other tests share.
 func newBareEnv(t testing.TB, tg target) *env {
 	t.Helper()
+	return newBareEnvWith(t, tg, nil)
+}
+
+// newBareEnvWith is newBareEnv with the configuration edit makes.
+func newBareEnvWith(t testing.TB, tg target, edit func(*kirayedar.Config)) *env {
+	t.Helper()
 	base := databaseFor(t, tg)
 	d := &database{tg: tg, name: fmt.Sprintf("%sb%d", base.name, bareSeq.Add(1))}
 	databasesMu.Lock()
@@ -453,6 +459,14 @@ func newBareEnv(t testing.TB, tg target) *env {
 		t.Fatalf("%s: creating a bare database: %v", tg, d.err)
 	}
 	globalTablesDone.Store(d, true)
+	return openBareEnv(t, d, edit)
+}
+
+// openBareEnv opens another view of a bare database, with the
+// configuration edit makes.
+func openBareEnv(t testing.TB, d *database, edit func(*kirayedar.Config)) *env {
+	t.Helper()
+	tg := d.tg
 	e := &env{tg: tg, d: d, global: d.global, sent: new(counters)}
 	dialector, sqlDB, err := d.open(e.sent)
 	if err != nil {
@@ -463,7 +477,11 @@ func newBareEnv(t testing.TB, tg target) *env {
 	if e.db, err = gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)}); err != nil {
 		t.Fatal(err)
 	}
-	e.plugin = kirayedar.New(kirayedar.Config{TenantModels: tenantModels(), GlobalModels: globalModels(), Strategy: tg.strategy})
+	cfg := kirayedar.Config{TenantModels: tenantModels(), GlobalModels: globalModels(), Strategy: tg.strategy}
+	if edit != nil {
+		edit(&cfg)
+	}
+	e.plugin = kirayedar.New(cfg)
 	must(t, e.db.Use(e.plugin))
 	if e.prov, err = kirayedar.NewProvisioner(e.db); err != nil {
 		t.Fatal(err)
