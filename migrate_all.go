@@ -119,18 +119,20 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 
 	var todo []string
 	var settled []TenantResult // decided without touching a tenant
+	named := len(opts.Tenants) > 0
 	wanted := map[string]bool{}
+	unseen := map[string]bool{} // named tenants without a registry row so far
 	for _, t := range opts.Tenants {
-		wanted[t] = true
+		wanted[t], unseen[t] = true, true
 	}
 	for _, row := range rows {
-		if len(wanted) > 0 && !wanted[row.ID] {
+		if named && !wanted[row.ID] {
 			continue
 		}
-		delete(wanted, row.ID)
+		delete(unseen, row.ID)
 		switch {
 		case row.Status != statusReady:
-			if len(opts.Tenants) > 0 {
+			if named {
 				settled = append(settled, failure(row.ID, ErrTenantNotFound))
 			}
 		case !opts.Force && row.migratedTo() == job.fingerprint:
@@ -139,7 +141,7 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 			todo = append(todo, row.ID)
 		}
 	}
-	for t := range wanted {
+	for t := range unseen {
 		settled = append(settled, failure(t, ErrTenantNotFound))
 	}
 

@@ -274,3 +274,23 @@ func TestMigrateAllReportsUnknownTenants(t *testing.T) {
 		}
 	})
 }
+
+// MigrateAll over named tenants touches those and no other.
+func TestMigrateAllMigratesOnlyTheNamedTenants(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ids := e.newTenants(t, 3)
+		v2 := newEnvV2(t, e.tg)
+		report, err := v2.prov.MigrateAll(context.Background(), kirayedar.MigrateOptions{Tenants: ids[:1]})
+		must(t, err)
+		if report.Total() != 1 || report.Migrated != 1 || report.Results[0].Tenant != ids[0] {
+			t.Errorf("a run over %s reported %+v", ids[0], report.Results)
+		}
+		infos, err := v2.prov.Tenants(context.Background())
+		must(t, err)
+		for _, info := range infos {
+			if (info.ID == ids[1] || info.ID == ids[2]) && info.Current {
+				t.Errorf("tenant %s was migrated though not named", info.ID)
+			}
+		}
+	})
+}

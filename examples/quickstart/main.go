@@ -17,6 +17,14 @@
 //
 // The DSN and driver may also come from KIRAYEDAR_DSN and KIRAYEDAR_DRIVER.
 // Add -v to see the SQL that GORM sends, as the plugin routed it.
+//
+// "tenants" runs the operator commands of package cli on the same models
+// (flags go before it); without -dsn they keep their tenants in
+// kirayedar-quickstart.db in the temporary directory, across runs:
+//
+//	go run ./examples/quickstart tenants create acme globex
+//	go run ./examples/quickstart tenants migrate --all
+//	go run ./examples/quickstart -dsn '...' tenants status -o json
 package main
 
 import (
@@ -26,6 +34,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/glebarez/sqlite"
@@ -36,6 +45,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/kirayedar/kirayedar"
+	"github.com/kirayedar/kirayedar/cli"
 )
 
 // Plan is a global model: one "plans" table shared by every tenant.
@@ -78,6 +88,10 @@ func main() {
 	verbose := flag.Bool("v", false, "log the SQL GORM sends")
 	flag.Parse()
 
+	if flag.Arg(0) == "tenants" {
+		open := openProvisioner(*driver, *dsn, *verbose)
+		os.Exit(cli.Main(context.Background(), open, flag.Args()[1:], os.Stdout, os.Stderr))
+	}
 	if err := run(*driver, *dsn, *verbose); err != nil {
 		log.Fatal(err)
 	}
@@ -89,15 +103,13 @@ func run(driver, dsn string, verbose bool) error {
 		return err
 	}
 	defer cleanup()
+	fmt.Printf("connected to %s\n", db.Dialector.Name())
 
 	// 1. Register the plugin. TenantModels live once per tenant (with their
 	// relations); GlobalModels live once, in the global schema, and are never
 	// qualified. StrategyDefault picks the schema strategy on PostgreSQL and
 	// MySQL and the prefix strategy on SQLite.
-	plugin := kirayedar.New(kirayedar.Config{
-		TenantModels: []any{&Post{}},
-		GlobalModels: []any{&Plan{}},
-	})
+	plugin := newPlugin()
 	if err := db.Use(plugin); err != nil {
 		return fmt.Errorf("registering the plugin: %w", err)
 	}
@@ -240,6 +252,36 @@ func run(driver, dsn string, verbose bool) error {
 	return nil
 }
 
+// newPlugin configures the plugin for this program's models.
+func newPlugin() *kirayedar.Plugin {
+	return kirayedar.New(kirayedar.Config{
+		TenantModels: []any{&Post{}},
+		GlobalModels: []any{&Plan{}},
+	})
+}
+
+// openProvisioner opens the database for the tenants commands, when one of
+// them needs it. Without a DSN it uses a SQLite file that outlives the run.
+func openProvisioner(driver, dsn string, verbose bool) cli.OpenFunc {
+	return func(ctx context.Context) (*kirayedar.Provisioner, error) {
+		if dsn == "" && (driver == "" || driver == "sqlite") {
+			// Immediate transactions, so concurrent migrations wait for
+			// each other instead of failing with SQLITE_BUSY.
+			driver = "sqlite"
+			dsn = filepath.Join(os.TempDir(), "kirayedar-quickstart.db") +
+				"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)&_txlock=immediate"
+		}
+		db, _, err := open(driver, dsn, verbose) // closed when the process exits
+		if err != nil {
+			return nil, err
+		}
+		if err := db.Use(newPlugin()); err != nil {
+			return nil, fmt.Errorf("registering the plugin: %w", err)
+		}
+		return kirayedar.NewProvisioner(db.WithContext(ctx))
+	}
+}
+
 // loadPosts reads the posts of whatever tenant db's context or scope names,
 // with their tags and comments. The preload queries inherit the tenant.
 func loadPosts(db *gorm.DB) ([]Post, error) {
@@ -345,7 +387,6 @@ func open(driver, dsn string, verbose bool) (*gorm.DB, func(), error) {
 		}
 		removeFile()
 	}
-	fmt.Printf("connected to %s\n", driver)
 	return db, cleanup, nil
 }
 
