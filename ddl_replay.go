@@ -2,7 +2,11 @@ package kirayedar
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -20,17 +24,23 @@ import (
 // replays it for the next ones: one round trip on PostgreSQL, one per
 // statement on MySQL, and no catalog queries.
 //
-// Migrations are recorded the same way, keyed by the fingerprint a tenant
-// starts from and the one it goes to: when the models change, the first
-// tenant migrates with AutoMigrate and the others replay its DDL (an added
-// column and index: two statements instead of a catalog walk). A replay
-// that fails, because a tenant's tables were changed by hand, is undone
-// (PostgreSQL, to a savepoint) or left for AutoMigrate to finish (MySQL),
-// and the tenant migrates with AutoMigrate after all. Force always uses
+// Migrations are recorded the same way, keyed by what the tenant's tables
+// look like before the migration (a hash of its catalog: every table, view,
+// column with type, nullability and default, index and constraint, read
+// with one query) and the fingerprint they go to. GORM's AutoMigrate
+// decides what to send from that catalog and the models alone, so two
+// tenants with the same catalog get the same DDL: when the models change,
+// the first tenant migrates with AutoMigrate and the others replay its DDL
+// (an added column and index: two statements instead of a catalog walk). A
+// tenant whose tables were changed by hand, or left half-migrated by a
+// failure, has a catalog of its own and migrates with AutoMigrate. On
+// PostgreSQL a replay runs with only the tenant's schema on search_path and
+// inside a savepoint; one that fails anyway is undone and the tenant
+// migrates with AutoMigrate. Force and DisableDDLReplay always use
 // AutoMigrate.
 
 // ddlCache holds recorded DDL by transition: "create>" + fingerprint for a
-// new tenant, from + ">" + to for a migration.
+// new tenant, catalog hash + ">" + fingerprint for a migration.
 type ddlCache struct{ m sync.Map }
 
 func (c *ddlCache) load(key string) *tenantDDL {
@@ -110,37 +120,61 @@ func (r *ddlRecorder) names(s string) bool {
 // buildTenant creates the tenant models' tables in an empty tenant, on db's
 // transaction or pinned connection, set up by the caller so that
 // unqualified names land in the tenant (search_path or current database).
+// An empty schema is the same for every tenant, so its DDL is keyed by the
+// fingerprint alone.
 func (pr *Provisioner) buildTenant(db *gorm.DB, tenant, fingerprint string) error {
 	return pr.replayOrRecord(db, tenant, "create>"+fingerprint, false)
 }
 
-// upgradeTenant migrates a tenant from one fingerprint to another, as
-// buildTenant does; from is "" for a tenant whose state is unknown, which
-// is never replayed.
-func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant, from string, job migration) error {
-	if from == "" || job.force {
+// upgradeTenant migrates a tenant to job's fingerprint, as buildTenant
+// does, keyed by the tenant's catalog as it is now.
+func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant string, job migration) error {
+	if job.force || !pr.replayable() {
 		return pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
 	}
-	return pr.replayOrRecord(db, tenant, from+">"+job.fingerprint, true)
+	state, err := pr.catalogState(db, tenant)
+	if err != nil {
+		return fmt.Errorf("reading the catalog of the tenant's tables: %w", err)
+	}
+	return pr.replayOrRecord(db, tenant, state+">"+job.fingerprint, true)
+}
+
+func (pr *Provisioner) replayable() bool {
+	return pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
+}
+
+// catalogState hashes the catalog of the tenant's schema or database.
+func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) {
+	var rows []string
+	if err := db.Raw(pr.p.engine.CatalogRows(), sql.Named("schema", tenant)).Scan(&rows).Error; err != nil {
+		return "", err
+	}
+	sort.Strings(rows)
+	h := sha256.New()
+	for _, r := range rows {
+		h.Write([]byte(r))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // replayOrRecord replays the DDL recorded under key, or runs AutoMigrate on a
 // recording pool and keeps what it sent under key. With fallback, a replay
-// that fails gives way to AutoMigrate.
+// that fails gives way to AutoMigrate, whose DDL is then not kept: the
+// tenant was not what the key said.
 func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, fallback bool) error {
 	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
-	replayable := pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
+	replayable := pr.replayable()
+	keep := replayable
 	if d := pr.ddl.load(key); replayable && d != nil {
 		if !fallback {
 			return d.replay(ctx, pool, e)
 		}
-		err := pr.tryReplay(db, d)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
+		err := pr.tryReplay(db, tenant, d)
+		if err == nil || ctx.Err() != nil {
 			return err
 		}
+		keep = false
 	}
 	rec := &ddlRecorder{ConnPool: pool}
 	if err := pr.autoMigrateOn(ctx, tenant)(rec); err != nil {
@@ -148,15 +182,17 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, fallback 
 	}
 	// A statement naming the tenant's schema would be wrong for the next
 	// tenant; GORM's migrators write none, but a custom one might.
-	if replayable && !rec.names(e.QuoteIdent(tenant)+".") {
+	if keep && !rec.names(e.QuoteIdent(tenant)+".") {
 		pr.ddl.store(key, &tenantDDL{stmts: rec.stmts})
 	}
 	return nil
 }
 
-// tryReplay replays d; on PostgreSQL inside a savepoint, so that a failure
-// leaves the transaction as it was.
-func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
+// tryReplay replays a recorded migration. On PostgreSQL it runs inside a
+// savepoint, so that a failure leaves the transaction as it was, with only
+// the tenant's schema on search_path, so that no statement can resolve a
+// table to the global schema.
+func (pr *Provisioner) tryReplay(db *gorm.DB, tenant string, d *tenantDDL) error {
 	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
 	if e != dialect.Postgres {
 		return d.replay(ctx, pool, e)
@@ -165,11 +201,15 @@ func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
 	if err := db.SavePoint(savepoint).Error; err != nil {
 		return err
 	}
-	if err := d.replay(ctx, pool, e); err != nil {
-		if rerr := db.RollbackTo(savepoint).Error; rerr != nil {
-			return compensate(err, rerr)
-		}
-		return err
+	err := db.Exec(e.SetLocalSearchPath(), e.QuoteIdent(tenant)).Error
+	if err == nil {
+		err = d.replay(ctx, pool, e)
 	}
-	return nil
+	if err == nil {
+		return db.Exec(e.SetLocalSearchPath(), e.QuoteIdent(tenant)+", "+e.QuoteIdent(pr.p.global)).Error
+	}
+	if rerr := db.RollbackTo(savepoint).Error; rerr != nil {
+		return compensate(err, rerr)
+	}
+	return err
 }

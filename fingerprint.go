@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -12,7 +13,9 @@ import (
 
 // A fingerprint names the shape of a tenant's tables as the tenant models
 // describe them: every table, column type (as the dialect writes it), index,
-// unique, check and foreign-key constraint AutoMigrate would create. The
+// unique, check and foreign-key constraint AutoMigrate would create, the
+// GORM settings that change what it creates, and the versions of GORM and
+// its drivers, whose next release may write other DDL. The
 // registry records the fingerprint each tenant was last migrated to, so a
 // migration run finds the tenants that are behind with one query and leaves
 // the others alone.
@@ -49,7 +52,11 @@ func (p *Plugin) computeFingerprint() string {
 		h.Write([]byte(strings.Join(parts, "\x1f")))
 		h.Write([]byte{'\n'})
 	}
-	line("kirayedar fingerprint v1", string(p.engine), p.strategy.String())
+	cfg := p.init.Config
+	line("kirayedar fingerprint v1", string(p.engine), p.strategy.String(),
+		fmt.Sprint(cfg.DisableForeignKeyConstraintWhenMigrating, cfg.IgnoreRelationshipsWhenMigrating))
+	// A new GORM or driver may write other DDL for the same models.
+	line(moduleVersions()...)
 
 	migrator := p.init.Migrator()
 	var tables []*schema.Schema
@@ -108,6 +115,22 @@ func (p *Plugin) computeFingerprint() string {
 		})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:fingerprintLen]
+}
+
+// moduleVersions lists the versions of GORM and its drivers in the binary.
+func moduleVersions() []string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	var versions []string
+	for _, m := range info.Deps {
+		if strings.HasPrefix(m.Path, "gorm.io/") || m.Path == "github.com/glebarez/sqlite" {
+			versions = append(versions, m.Path+"@"+m.Version)
+		}
+	}
+	sort.Strings(versions)
+	return versions
 }
 
 func sortedTags(tags map[string]string) string {

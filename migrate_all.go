@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/kirayedar/kirayedar/dialect"
 )
 
 // MigrateStatus is what a migration run did to one tenant.
@@ -43,6 +45,17 @@ func (s MigrateStatus) String() string {
 // MarshalText writes the status as its String, for JSON reports.
 func (s MigrateStatus) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a status written by MarshalText.
+func (s *MigrateStatus) UnmarshalText(text []byte) error {
+	for _, v := range []MigrateStatus{StatusMigrated, StatusUpToDate, StatusFailed} {
+		if v.String() == string(text) {
+			*s = v
+			return nil
+		}
+	}
+	return fmt.Errorf("kirayedar: unknown migrate status %q", text)
+}
+
 // TenantResult is the outcome of one tenant's migration.
 type TenantResult struct {
 	Tenant   string
@@ -62,9 +75,10 @@ type Progress struct {
 // that is behind, four at a time.
 type MigrateOptions struct {
 	// Concurrency is how many tenants migrate at once, each on its own
-	// connection; default 4. A migration holds its connection (and on
-	// PostgreSQL its transaction) for its whole duration, so keep this
-	// below the pool's and the server's limits.
+	// connection; default 4 (1 on SQLite, which takes one writer at a
+	// time). A migration holds its connection (and on PostgreSQL its
+	// transaction) for its whole duration, so keep this below the pool's
+	// and the server's limits.
 	Concurrency int
 	// Tenants limits the run to these tenants. A listed tenant that is not
 	// in the registry is reported as failed with ErrTenantNotFound.
@@ -142,7 +156,11 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 		}
 	}
 	for t := range unseen {
-		settled = append(settled, failure(t, ErrTenantNotFound))
+		if err := pr.p.ValidateTenantID(t); err != nil {
+			settled = append(settled, failure(t, err))
+		} else {
+			settled = append(settled, failure(t, ErrTenantNotFound))
+		}
 	}
 
 	total := len(settled) + len(todo)
@@ -157,7 +175,12 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 	for _, r := range settled {
 		record(r)
 	}
-	for r := range pr.migrateEach(ctx, todo, job, opts.Concurrency) {
+	each := pr.migrateEach(ctx, todo, job, pr.concurrency(opts.Concurrency))
+	defer func() {
+		for range each { // a panicking Progress must not strand the workers
+		}
+	}()
+	for r := range each {
 		record(r)
 	}
 
@@ -187,9 +210,6 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 // migrateEach migrates tenants with the given concurrency and yields each
 // result as it is known.
 func (pr *Provisioner) migrateEach(ctx context.Context, tenants []string, job migration, concurrency int) <-chan TenantResult {
-	if concurrency <= 0 {
-		concurrency = 4
-	}
 	concurrency = min(concurrency, max(len(tenants), 1))
 	jobs := make(chan string)
 	out := make(chan TenantResult)
@@ -220,6 +240,18 @@ func (pr *Provisioner) migrateEach(ctx context.Context, tenants []string, job mi
 	return out
 }
 
+// concurrency is MigrateOptions.Concurrency with its default: 4, or 1 on
+// SQLite, which lets one writer in at a time.
+func (pr *Provisioner) concurrency(n int) int {
+	switch {
+	case n > 0:
+		return n
+	case pr.p.engine == dialect.SQLite:
+		return 1
+	}
+	return 4
+}
+
 func failure(tenant string, err error) TenantResult {
 	return TenantResult{Tenant: tenant, Status: StatusFailed, Err: &Error{Op: "migrate", Tenant: tenant, Err: err}}
 }
@@ -239,7 +271,7 @@ func (pr *Provisioner) migrateLocked(db *gorm.DB, tenant string, job migration, 
 	case !job.force && row.migratedTo() == job.fingerprint:
 		return StatusUpToDate, nil
 	}
-	err = enter(db, tenant, func() error { return pr.upgradeTenant(db, tenant, row.migratedTo(), job) })
+	err = enter(db, tenant, func() error { return pr.upgradeTenant(db, tenant, job) })
 	if err != nil {
 		return StatusFailed, err
 	}

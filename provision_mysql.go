@@ -98,8 +98,10 @@ func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migr
 // with one atomic RENAME TABLE, then drops the emptied old one. The registry
 // row is marked "renaming" while the tables move, so a process that dies
 // half-way leaves a tenant that Exists reports missing rather than empty. A
-// failure is undone: the tables go back and the new database is dropped.
-// Views, triggers and routines are not moved; a database holding views is
+// failure is undone: the tables go back, and the new database, once empty,
+// is dropped; if they cannot go back, they stay in the new database, the row
+// stays "renaming", and the error says where they are. RENAME TABLE cannot
+// move views, triggers, routines or events: a database holding any is
 // refused before anything changes.
 func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
@@ -122,6 +124,13 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 			}
 			names = append(names, t.TableName)
 		}
+		var others int64
+		if err := conn.Raw(e.SchemaRoutines(), from, from, from).Scan(&others).Error; err != nil {
+			return err
+		}
+		if others > 0 {
+			return fmt.Errorf("database %s holds triggers, routines or events, which RENAME TABLE cannot move; move them by hand first", e.QuoteIdent(from))
+		}
 		var charset schemaCharset
 		if err := conn.Raw(e.SchemaCharset(), from).Scan(&charset).Error; err != nil {
 			return err
@@ -141,20 +150,37 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 		if err != nil {
 			detached, cancel := pr.detached(ctx, conn)
 			defer cancel()
-			var undo []error
-			if moved {
-				undo = append(undo, detached.Exec(e.MoveTables(to, from, names)).Error)
-			}
-			undo = append(undo,
-				detached.Exec(e.DropSchema(to)).Error,
-				pr.reg.setStatus(detached, from, statusReady))
-			return compensate(err, undo...)
+			return compensate(err, b.undoRename(detached, from, to, names, moved))
 		}
 		if err := conn.Exec(e.DropSchema(from)).Error; err != nil {
 			return fmt.Errorf("renamed, but dropping the emptied database %s failed: %w", e.QuoteIdent(from), err)
 		}
 		return nil
 	})
+}
+
+// undoRename puts a failed rename back: the tables into the old database if
+// they moved, then the new database dropped once it is empty, then the
+// registry row ready again. Tables that cannot move back stay where they
+// are, with the row still "renaming".
+func (b mysqlSchemaBackend) undoRename(conn *gorm.DB, from, to string, names []string, moved bool) error {
+	e := b.pr.p.engine
+	if moved {
+		if err := conn.Exec(e.MoveTables(to, from, names)).Error; err != nil {
+			return fmt.Errorf("the tables are in database %s and could not move back (the registry still marks %s as renaming): %w", e.QuoteIdent(to), from, err)
+		}
+	}
+	var left []schemaTable
+	if err := conn.Raw(e.SchemaTables(), to).Scan(&left).Error; err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		return fmt.Errorf("database %s is not empty after undoing the rename; left in place", e.QuoteIdent(to))
+	}
+	if err := conn.Exec(e.DropSchema(to)).Error; err != nil {
+		return err
+	}
+	return b.pr.reg.setStatus(conn, from, statusReady)
 }
 
 // schemaTable and schemaCharset are rows of the MySQL catalog queries.
@@ -228,7 +254,7 @@ func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s c
 		return err
 	})
 	if undoLater {
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
+		uctx, cancel := context.WithTimeout(freshLockBudget(context.WithoutCancel(ctx)), undoTimeout)
 		defer cancel()
 		var done bool
 		uerr := pr.onPinnedConn(uctx, []string{tenant}, func(conn *gorm.DB) (uerr error) {
@@ -275,9 +301,9 @@ func newAttempt() string {
 }
 
 // detached returns conn's session on a context that outlives the caller's,
-// bounded by LockTimeout.
+// bounded by undoTimeout.
 func (pr *Provisioner) detached(ctx context.Context, conn *gorm.DB) (*gorm.DB, context.CancelFunc) {
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pr.LockTimeout)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	return conn.WithContext(GlobalContext(dctx)), cancel
 }
 

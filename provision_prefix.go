@@ -100,12 +100,21 @@ func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration
 // PostgreSQL and SQLite, where the old tables are locked against writes
 // first; compensated on MySQL, where writes to the tenant during the rename
 // must be stopped by the application. It takes time in proportion to the
-// tenant's rows. Columns the models no longer have are not copied.
+// tenant's rows. It refuses a tenant that is not at the models' fingerprint
+// (the new tables would follow other models) and one whose tables have
+// columns the models do not (their values would be lost), before it changes
+// anything.
 func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
+	fingerprint := pr.p.Fingerprint()
 	return b.do(ctx, []string{from, to}, func(db *gorm.DB) error {
 		if err := pr.renameChecks(db, from, to); err != nil {
 			return err
+		}
+		if row, _, err := pr.reg.row(db, from); err != nil {
+			return err
+		} else if row.migratedTo() != fingerprint {
+			return fmt.Errorf("tenant %s is not migrated to these models (fingerprint %q, the models' %q): migrate it first, or rename it from a process with its models", from, row.migratedTo(), fingerprint)
 		}
 		if err := b.absent(db, to); err != nil {
 			return err
@@ -120,33 +129,47 @@ func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 			err = b.copyRows(db, from, to)
 		}
 		if err == nil {
-			err = b.dropTables(db, from)
-		}
-		if err == nil {
 			err = pr.reg.rename(db, from, to)
 		}
-		if err != nil && !b.transactional() {
+		if err != nil {
+			if b.transactional() {
+				return err // the transaction rolls back
+			}
+			// Nothing of from has been touched yet.
 			detached, cancel := pr.detached(ctx, db)
 			defer cancel()
 			return compensate(err, b.dropTables(detached, to))
 		}
-		return err
+		if err := b.dropTables(db, from); err != nil {
+			if b.transactional() {
+				return err
+			}
+			return fmt.Errorf("renamed, but dropping the old tables failed (the rows are in %s; drop the old ones by hand): %w", to, err)
+		}
+		return nil
 	})
 }
 
 // copyRows copies every table's rows from one tenant to the other, parents
-// before children, column by column (names the two tables share), and moves
-// PostgreSQL's sequences past the copied keys.
+// before children, and moves PostgreSQL's sequences past the copied keys.
+// It first checks every table, and refuses source columns the new tables
+// lack.
 func (b prefixBackend) copyRows(db *gorm.DB, from, to string) error {
 	e := b.pr.p.engine
 	src, dst := b.quoted(from), b.quoted(to)
-	for i := len(src) - 1; i >= 0; i-- {
-		cols, err := sharedColumns(db, e, src[i], dst[i])
+	lists := make([]string, len(src))
+	for i := range src {
+		cols, missing, err := sharedColumns(db, e, src[i], dst[i])
 		if err != nil {
 			return err
 		}
-		list := strings.Join(cols, ", ")
-		if err := db.Exec("INSERT INTO " + dst[i] + " (" + list + ") SELECT " + list + " FROM " + src[i]).Error; err != nil {
+		if len(missing) > 0 {
+			return fmt.Errorf("%s has columns the tenant models lack (%s), whose values a rename would lose: drop them by hand first", src[i], strings.Join(missing, ", "))
+		}
+		lists[i] = strings.Join(cols, ", ")
+	}
+	for i := len(src) - 1; i >= 0; i-- {
+		if err := db.Exec("INSERT INTO " + dst[i] + " (" + lists[i] + ") SELECT " + lists[i] + " FROM " + src[i]).Error; err != nil {
 			return fmt.Errorf("copying %s: %w", src[i], err)
 		}
 		if e == dialect.Postgres {
@@ -177,8 +200,9 @@ func resetSequences(db *gorm.DB, e dialect.Engine, table string) error {
 	return nil
 }
 
-// sharedColumns returns, quoted, the columns of dst that src has too.
-func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) ([]string, error) {
+// sharedColumns returns, quoted, the columns of dst that src has too, and
+// the columns of src that dst lacks.
+func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) (shared, missing []string, err error) {
 	columnsOf := func(table string) ([]string, error) {
 		rows, err := db.Raw("SELECT * FROM " + table + " WHERE 1 = 0").Rows()
 		if err != nil {
@@ -189,19 +213,23 @@ func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) ([]string, er
 	}
 	have, err := columnsOf(src)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	want, err := columnsOf(dst)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var shared []string
 	for _, c := range want {
 		if contains(have, c) {
 			shared = append(shared, e.QuoteIdent(c))
 		}
 	}
-	return shared, nil
+	for _, c := range have {
+		if !contains(want, c) {
+			missing = append(missing, c)
+		}
+	}
+	return shared, missing, nil
 }
 
 // migrateIn runs AutoMigrate of the tenant models under their prefixed names,

@@ -29,12 +29,13 @@ type Provisioner struct {
 	ddl     ddlCache
 	// LockTimeout bounds how long an operation waits for another one on the
 	// same tenant, in this process or another, before failing with
-	// ErrLockTimeout. On PostgreSQL it also bounds each lock wait of the
-	// operation's DDL. Default 30s; the context can cut it shorter.
+	// ErrLockTimeout. Zero or less means the default, 30s; the context can
+	// cut it shorter. Set it before the provisioner is used.
 	LockTimeout time.Duration
-	// DisableDDLReplay makes every Create run GORM's AutoMigrate instead of
-	// replaying the DDL recorded from the first Create in the process
-	// (StrategySchema). For comparison and diagnosis.
+	// DisableDDLReplay makes every Create and migration run GORM's
+	// AutoMigrate instead of replaying DDL recorded from an earlier one
+	// (StrategySchema). For comparison and diagnosis; set it before the
+	// provisioner is used.
 	DisableDDLReplay bool
 }
 
@@ -101,10 +102,12 @@ func (pr *Provisioner) Drop(ctx context.Context, tenant string) error {
 }
 
 // Migrate brings an existing tenant's tables up to the tenant models with
-// GORM's AutoMigrate, unless the registry says the tenant was migrated to
-// the models' current fingerprint already; then it sends nothing but the
-// registry read. It takes the same path, locks and checks as one tenant of
-// MigrateAll. A tenant not in the registry yields ErrTenantNotFound.
+// GORM's AutoMigrate (or DDL recorded from it), unless the registry says the
+// tenant was migrated to the models' current fingerprint already; then it
+// sends nothing but the registry read. It takes the same path, locks and
+// checks as one tenant of MigrateAll. To migrate a current tenant anyway
+// (its tables were changed by hand), use MigrateAll with Tenants and Force.
+// A tenant not in the registry yields ErrTenantNotFound.
 func (pr *Provisioner) Migrate(ctx context.Context, tenant string) error {
 	_, err := pr.migrateTenant(ctx, tenant, migration{fingerprint: pr.p.Fingerprint()})
 	return err
@@ -132,10 +135,10 @@ func (pr *Provisioner) migrateTenant(ctx context.Context, tenant string, job mig
 // locks are held throughout. Statements already running against the old
 // name finish or fail; the application should stop using it first.
 func (pr *Provisioner) Rename(ctx context.Context, from, to string) error {
-	if from == to {
-		return &Error{Op: "rename", Tenant: from, Err: fmt.Errorf("%s: %w", to, ErrTenantExists)}
-	}
 	return pr.run(ctx, "rename", []string{from, to}, func(ctx context.Context) error {
+		if from == to {
+			return fmt.Errorf("%s: %w", to, ErrTenantExists)
+		}
 		return pr.backend.rename(ctx, from, to)
 	})
 }
@@ -173,7 +176,7 @@ func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn 
 			return &Error{Op: op, Tenant: t, Err: err}
 		}
 	}
-	unlock, err := pr.locks.lock(ctx, tenants...)
+	ctx, unlock, err := pr.lockInProcess(ctx, tenants)
 	if err != nil {
 		return wrap(err)
 	}
@@ -202,30 +205,74 @@ func (pr *Provisioner) ensureRegistry(ctx context.Context) error {
 	return pr.global(ctx).Exec(ddl).Error
 }
 
-// lockWait is how long a lock may be waited for: LockTimeout, or less if the
-// context ends sooner.
+// defaultLockTimeout is LockTimeout's default.
+const defaultLockTimeout = 30 * time.Second
+
+// undoTimeout bounds the compensation of a failed operation on MySQL, which
+// runs after the caller's context may have ended.
+const undoTimeout = time.Minute
+
+// lockWait is how long a lock may still be waited for: what is left of the
+// operation's lock budget (LockTimeout from when it started waiting), or
+// less if the context ends sooner.
 func (pr *Provisioner) lockWait(ctx context.Context) time.Duration {
 	wait := pr.LockTimeout
-	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
-		wait = max(time.Until(deadline), time.Millisecond)
+	if wait <= 0 {
+		wait = defaultLockTimeout
 	}
-	return wait
+	if budget, ok := ctx.Value(lockBudgetKey{}).(time.Time); ok && !budget.IsZero() {
+		wait = min(wait, time.Until(budget))
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(deadline))
+	}
+	return max(wait, time.Millisecond)
+}
+
+// lockBudgetKey keys the time by which an operation must hold all its locks.
+type lockBudgetKey struct{}
+
+// lockInProcess takes the tenants' in-process locks, waiting at most
+// lockWait, and returns ctx carrying the lock budget for the database locks
+// that follow.
+func (pr *Provisioner) lockInProcess(ctx context.Context, tenants []string) (context.Context, func(), error) {
+	wait := pr.lockWait(ctx)
+	ctx = context.WithValue(ctx, lockBudgetKey{}, time.Now().Add(wait))
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	unlock, err := pr.locks.lock(wctx, tenants...)
+	if err != nil && ctx.Err() == nil {
+		return ctx, nil, lockError(nil, wait)
+	}
+	return ctx, unlock, err
+}
+
+// freshLockBudget lets compensation, which runs after the operation's own
+// budget may be spent, wait LockTimeout anew.
+func freshLockBudget(ctx context.Context) context.Context {
+	return context.WithValue(ctx, lockBudgetKey{}, time.Time{})
 }
 
 // inTransaction runs fn in one transaction holding the tenants' transaction
 // locks where the engine has them (PostgreSQL advisory locks, taken in
 // sorted order so that two operations never wait for each other). On
-// PostgreSQL the wait for each lock, here and in the DDL fn sends, is
-// bounded by LockTimeout (lock_timeout, local to the transaction); the
-// context's end cancels it sooner.
+// PostgreSQL each wait is bounded by lockWait with lock_timeout, local to
+// the transaction and reset to the session's own once the locks are held;
+// the context's end cancels it sooner.
 func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn func(tx *gorm.DB) error) error {
 	return pr.global(ctx).Transaction(func(tx *gorm.DB) error {
 		if lock := pr.p.engine.TransactionLock(); lock != "" {
-			wait := fmt.Sprintf("%dms", pr.lockWait(ctx).Milliseconds())
 			for _, t := range sortedUnique(tenants) {
-				if err := tx.Exec(lock, wait, lockName(t)).Error; err != nil {
-					return lockError(err, pr.lockWait(ctx))
+				wait := pr.lockWait(ctx)
+				if err := tx.Exec(pr.p.engine.SetLocalLockTimeout(), fmt.Sprintf("%dms", max(wait.Milliseconds(), 1))).Error; err != nil {
+					return err
 				}
+				if err := tx.Exec(lock, lockName(t)).Error; err != nil {
+					return lockError(err, wait)
+				}
+			}
+			if err := tx.Exec(pr.p.engine.ResetLockTimeout()).Error; err != nil {
+				return err
 			}
 		}
 		return fn(tx)
@@ -263,11 +310,16 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenants []string, fn fu
 	for _, t := range sortedUnique(tenants) {
 		wait := pr.lockWait(ctx)
 		var got *int64
-		seconds := int64(math.Ceil(wait.Seconds())) // GET_LOCK(name, 0) would not wait at all
-		if err := session.Raw(lock, lockName(t), max(seconds, 1)).Scan(&got).Error; err != nil {
+		// MariaDB waits fractions of a second; GET_LOCK(name, 0) would not
+		// wait at all.
+		seconds := math.Max(math.Round(wait.Seconds()*1000)/1000, 0.001)
+		if err := session.Raw(lock, lockName(t), seconds).Scan(&got).Error; err != nil {
 			return fmt.Errorf("taking the lock of tenant %s: %w", t, err)
 		}
-		if got == nil || *got != 1 {
+		switch {
+		case got == nil:
+			return fmt.Errorf("taking the lock of tenant %s: GET_LOCK failed", t)
+		case *got != 1:
 			return lockError(nil, wait)
 		}
 		defer func() {

@@ -40,9 +40,13 @@ type registryRow struct {
 	MigratedAt  *time.Time
 }
 
-// migratedTo returns the fingerprint the row's tenant was last migrated to.
+// migratedTo returns the fingerprint the row's tenant was last migrated to,
+// or "" when the row records none (rows written before fingerprints).
 func (r registryRow) migratedTo() string {
 	fp, _, _ := strings.Cut(r.Fingerprint, "/")
+	if len(fp) != fingerprintLen || strings.Trim(fp, "0123456789abcdef") != "" {
+		return ""
+	}
 	return fp
 }
 

@@ -243,19 +243,33 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 	return r, nil
 }
 
+// walkRelations calls fn for each relation, in name order, then for those of
+// embedded structs. GORM adds relations to a parsed schema (under Mux) when
+// it parses a model that refers to it, so they are read under Mux, and fn
+// runs without it.
 func walkRelations(rels *schema.Relationships, fn func(*schema.Relationship) error) error {
+	rels.Mux.RLock()
 	names := make([]string, 0, len(rels.Relations))
 	for name := range rels.Relations {
 		names = append(names, name)
 	}
 	sort.Strings(names) // deterministic join-table order
-	for _, name := range names {
-		if err := fn(rels.Relations[name]); err != nil {
+	list := make([]*schema.Relationship, len(names))
+	for i, name := range names {
+		list[i] = rels.Relations[name]
+	}
+	embedded := make([]*schema.Relationships, 0, len(rels.EmbeddedRelations))
+	for _, e := range rels.EmbeddedRelations {
+		embedded = append(embedded, e)
+	}
+	rels.Mux.RUnlock()
+	for _, rel := range list {
+		if err := fn(rel); err != nil {
 			return err
 		}
 	}
-	for _, embedded := range rels.EmbeddedRelations {
-		if err := walkRelations(embedded, fn); err != nil {
+	for _, e := range embedded {
+		if err := walkRelations(e, fn); err != nil {
 			return err
 		}
 	}

@@ -108,16 +108,27 @@ func (e Engine) RegistryName(schema, table string) string {
 	return e.Qualify(schema, table)
 }
 
-// TransactionLock is a statement with two placeholders (a lock_timeout value
-// such as "30000ms", then a lock name) that takes a lock held until the
-// transaction ends, waiting at most that long, or "" when the engine has
-// none. The timeout stays in force, local to the transaction, for the
-// statements that follow.
+// TransactionLock is a statement with one placeholder (a lock name) that takes
+// a lock held until the transaction ends, or "" when the engine has none.
+// SetLocalLockTimeout bounds its wait.
 func (e Engine) TransactionLock() string {
 	if e == Postgres {
-		return "SELECT set_config('lock_timeout', ?, true), pg_advisory_xact_lock(hashtextextended(?, 0))"
+		return "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))"
 	}
 	return ""
+}
+
+// SetLocalLockTimeout is a PostgreSQL statement with one placeholder (a
+// lock_timeout value such as "30000ms") that bounds lock waits until the
+// transaction ends or ResetLockTimeout.
+func (e Engine) SetLocalLockTimeout() string {
+	return "SELECT set_config('lock_timeout', ?, true)"
+}
+
+// ResetLockTimeout gives PostgreSQL's lock_timeout back its session value
+// for the rest of the transaction.
+func (e Engine) ResetLockTimeout() string {
+	return "SET LOCAL lock_timeout TO DEFAULT"
 }
 
 // SessionLock is a MySQL statement with two placeholders (a lock name and a
@@ -189,4 +200,43 @@ func isWord(s string) bool {
 		}
 	}
 	return true
+}
+
+// CatalogRows is a query with one named placeholder (@schema) returning one
+// text row per table, view, column (type, nullability, default, comment),
+// index and constraint in the schema (PostgreSQL) or database (MySQL), with
+// the schema's own name left out, so that two schemas with the same tables
+// return the same rows. SQLite has no schemas: it returns "".
+func (e Engine) CatalogRows() string {
+	switch e {
+	case Postgres:
+		return `SELECT replace(x, @schema || '.', '') FROM (
+	SELECT concat_ws('|', 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum)) AS x
+		FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+		WHERE n.nspname = @schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL SELECT concat_ws('|', 'r', c.relname, c.relkind)
+		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = @schema
+	UNION ALL SELECT concat_ws('|', 'i', tablename, indexname, indexdef) FROM pg_catalog.pg_indexes WHERE schemaname = @schema
+	UNION ALL SELECT concat_ws('|', 'k', cl.relname, co.conname, co.contype, pg_get_constraintdef(co.oid))
+		FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class cl ON cl.oid = co.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
+		WHERE n.nspname = @schema
+) t`
+	case MySQL:
+		return `SELECT CONCAT_WS('|', 'c', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'), EXTRA, COALESCE(COLLATION_NAME, ''), COLUMN_COMMENT)
+	FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @schema
+UNION ALL SELECT CONCAT_WS('|', 'r', TABLE_NAME, TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = @schema
+UNION ALL SELECT CONCAT_WS('|', 'i', TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, COALESCE(SUB_PART, 0))
+	FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = @schema
+UNION ALL SELECT CONCAT_WS('|', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE) FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = @schema`
+	}
+	return "SELECT '' WHERE @schema <> ''"
+}
+
+// SchemaRoutines is a MySQL query with three placeholders (the same database
+// each time) counting its triggers, routines and events.
+func (e Engine) SchemaRoutines() string {
+	return `SELECT (SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ?)
+	+ (SELECT COUNT(*) FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = ?)
+	+ (SELECT COUNT(*) FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?)`
 }

@@ -182,18 +182,43 @@ func TestLockWaitsAreBounded(t *testing.T) {
 			e.prov.LockTimeout = 300 * time.Millisecond
 			start := time.Now()
 			err = e.prov.Drop(ctx, id)
+			waited := time.Since(start)
 			if !errors.Is(err, kirayedar.ErrLockTimeout) {
 				t.Errorf("Drop while another process holds the lock: %v, want ErrLockTimeout", err)
 			}
-			if waited := time.Since(start); waited < 250*time.Millisecond {
-				t.Errorf("gave up after %v, before LockTimeout", waited)
+			if waited < 250*time.Millisecond || waited > 2*time.Second {
+				t.Errorf("gave up after %v; LockTimeout is 300ms", waited)
 			}
 			// The context's deadline, when sooner, bounds the wait too.
 			e.prov.LockTimeout = time.Minute
 			short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 			defer cancel()
-			if err := e.prov.Migrate(short, id); err == nil {
-				t.Error("Migrate while another process holds the lock succeeded")
+			start = time.Now()
+			err = e.prov.Migrate(short, id)
+			if !errors.Is(err, kirayedar.ErrLockTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Migrate while another process holds the lock: %v", err)
+			}
+			if waited := time.Since(start); waited > 2*time.Second {
+				t.Errorf("a 300ms context waited %v", waited)
+			}
+			// One budget covers the wait in this process and the one in the
+			// database: a Drop queued behind a Migrate that waits for the
+			// database lock gives up after LockTimeout in all.
+			e.prov.LockTimeout = 2 * time.Second
+			queued := make(chan error, 1)
+			go func() { queued <- e.prov.Migrate(ctx, id) }()
+			time.Sleep(200 * time.Millisecond)
+			start = time.Now()
+			err = e.prov.Drop(ctx, id)
+			waited = time.Since(start)
+			if !errors.Is(err, kirayedar.ErrLockTimeout) {
+				t.Errorf("a Drop queued in the process: %v, want ErrLockTimeout", err)
+			}
+			if waited > 3200*time.Millisecond {
+				t.Errorf("a Drop queued in the process waited %v; LockTimeout is 2s", waited)
+			}
+			if err := <-queued; !errors.Is(err, kirayedar.ErrLockTimeout) {
+				t.Errorf("the Migrate that held the process lock: %v, want ErrLockTimeout", err)
 			}
 			if ok, _ := e.prov.Exists(ctx, id); !ok {
 				t.Error("the tenant is gone after a Drop that timed out")

@@ -140,3 +140,108 @@ func TestRenameRefusesAnUnregisteredTarget(t *testing.T) {
 		}
 	})
 }
+
+// failRegistryUpdatesTo makes every update of the registry that gives a row
+// the ID id fail, as a lost connection or a full disk would, until the
+// returned function removes the trigger.
+func (e *env) failRegistryUpdatesTo(t testing.TB, id string) func() {
+	t.Helper()
+	registry := e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")
+	var create, drop []string
+	switch e.tg.engine {
+	case "postgres":
+		create = []string{
+			`CREATE OR REPLACE FUNCTION kt_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
+			`CREATE TRIGGER kt_fail BEFORE UPDATE ON ` + registry + ` FOR EACH ROW WHEN (NEW.id = '` + id + `') EXECUTE FUNCTION kt_fail()`,
+		}
+		drop = []string{`DROP TRIGGER IF EXISTS kt_fail ON ` + registry, `DROP FUNCTION IF EXISTS kt_fail()`}
+	case "mysql":
+		create = []string{`CREATE TRIGGER kt_fail BEFORE UPDATE ON ` + registry + ` FOR EACH ROW BEGIN IF NEW.id = '` + id + `' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'injected failure'; END IF; END`}
+		drop = []string{`DROP TRIGGER IF EXISTS kt_fail`}
+	default:
+		create = []string{`CREATE TRIGGER kt_fail BEFORE UPDATE ON ` + registry + ` WHEN NEW.id = '` + id + `' BEGIN SELECT RAISE(ABORT, 'injected failure'); END`}
+		drop = []string{`DROP TRIGGER IF EXISTS kt_fail`}
+	}
+	for _, stmt := range create {
+		must(t, e.admin().Exec(stmt).Error)
+	}
+	removed := false
+	remove := func() {
+		if !removed {
+			removed = true
+			for _, stmt := range drop {
+				must(t, e.admin().Exec(stmt).Error)
+			}
+		}
+	}
+	t.Cleanup(remove)
+	return remove
+}
+
+// A rename whose last step (moving the registry row) fails loses nothing:
+// the tenant stays under its old ID with every row, nothing is left under
+// the new one, and the rename then succeeds.
+func TestFailedRenameLosesNothing(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		from, to := e.newTenant(t), e.tenantID()
+		seed(t, e, from)
+		counts := map[string]int64{}
+		for _, table := range tenantTables {
+			counts[table] = e.count(t, from, table, "")
+		}
+		heal := e.failRegistryUpdatesTo(t, to)
+
+		err := e.prov.Rename(ctx, from, to)
+		if err == nil || !strings.Contains(err.Error(), "injected failure") {
+			t.Fatalf("Rename with a failing registry: %v", err)
+		}
+		if ok, err := e.prov.Exists(ctx, from); !ok || err != nil {
+			t.Errorf("after the failed rename Exists(%s) = %v, %v", from, ok, err)
+		}
+		for _, table := range tenantTables {
+			if n := e.count(t, from, table, ""); n != counts[table] {
+				t.Errorf("%s has %d rows after the failed rename, had %d", table, n, counts[table])
+			}
+		}
+		e.assertNoTrace(t, to)
+
+		heal()
+		must(t, e.prov.Rename(ctx, from, to))
+		t.Cleanup(func() { _ = e.prov.Drop(context.Background(), to) })
+		if n := e.count(t, to, "posts", ""); n != counts["posts"] {
+			t.Errorf("the retried rename moved %d posts of %d", n, counts["posts"])
+		}
+	})
+}
+
+// Under the prefix strategy a rename copies the rows into tables made from
+// the models, so it refuses, before changing anything, a tenant that is not
+// migrated to those models and one with columns the models lack.
+func TestPrefixRenameRefusesWhatItWouldLose(t *testing.T) {
+	for _, tg := range targets {
+		if tg.strategy != kirayedar.StrategyPrefix {
+			continue
+		}
+		t.Run(tg.String(), func(t *testing.T) {
+			ctx := context.Background()
+			e, v2 := newEnv(t, tg, nil), newEnvV2(t, tg)
+
+			newer := v2.newTenant(t) // made by a process with the next models
+			before := e.catalog(t)
+			if err := e.prov.Rename(ctx, newer, e.tenantID()); err == nil || !strings.Contains(err.Error(), "not migrated to these models") {
+				t.Errorf("a rename by older models: %v", err)
+			}
+
+			extra := e.newTenant(t)
+			must(t, e.admin().Exec("ALTER TABLE "+e.table(extra, "posts")+" ADD legacy int").Error)
+			before = e.catalog(t)
+			if err := e.prov.Rename(ctx, extra, e.tenantID()); err == nil || !strings.Contains(err.Error(), "legacy") {
+				t.Errorf("a rename that would drop a column: %v", err)
+			}
+			if after := e.catalog(t); after != before {
+				t.Errorf("a refused rename changed the catalog: %s", catalogDiff(before, after))
+			}
+		})
+	}
+}

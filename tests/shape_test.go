@@ -12,11 +12,12 @@ import (
 // per column (type, nullability, default), index (its columns, uniqueness)
 // and constraint (primary, unique, check, foreign key with its references
 // and actions), with the tenant's ID replaced by "T". Two tenants built from
-// the same models have the same shape.
+// the same models have the same shape. Tenant "" describes the global
+// schema, without this run's tenants' tables.
 func (e *env) shape(t testing.TB, tenant string) []string {
 	t.Helper()
 	schema := tenant
-	if e.tg.strategy == kirayedar.StrategyPrefix {
+	if e.tg.strategy == kirayedar.StrategyPrefix || tenant == "" {
 		schema = e.global
 	}
 	var queries []string
@@ -56,7 +57,14 @@ func (e *env) shape(t testing.TB, tenant string) []string {
 			t.Fatalf("%s: reading the catalog of %s: %v", e.tg, tenant, err)
 		}
 		for _, line := range got {
-			if e.tg.strategy == kirayedar.StrategyPrefix && !strings.Contains(line, tenant+"_") {
+			switch {
+			case tenant == "":
+				if strings.Contains(line, "t"+runID) {
+					continue // a tenant's table
+				}
+				lines = append(lines, line)
+				continue
+			case e.tg.strategy == kirayedar.StrategyPrefix && !strings.Contains(line, tenant+"_"):
 				continue // another tenant's, or a global table
 			}
 			if e.tg.engine == "sqlite" {
