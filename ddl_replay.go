@@ -123,7 +123,7 @@ func (r *ddlRecorder) names(s string) bool {
 // An empty schema is the same for every tenant, so its DDL is keyed by the
 // fingerprint alone.
 func (pr *Provisioner) buildTenant(db *gorm.DB, tenant, fingerprint string) error {
-	return pr.replayOrRecord(db, tenant, "create>"+fingerprint, false)
+	return pr.replayOrRecord(db, tenant, "create>"+fingerprint, pr.createTablesOn, false)
 }
 
 // upgradeTenant migrates a tenant to job's fingerprint, as buildTenant
@@ -136,17 +136,21 @@ func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant string, job migration) 
 	if err != nil {
 		return fmt.Errorf("reading the catalog of the tenant's tables: %w", err)
 	}
-	return pr.replayOrRecord(db, tenant, state+">"+job.fingerprint, true)
+	return pr.replayOrRecord(db, tenant, state+">"+job.fingerprint, pr.autoMigrateOn, true)
 }
 
 func (pr *Provisioner) replayable() bool {
 	return pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
 }
 
-// catalogState hashes the catalog of the tenant's schema or database.
+// catalogState hashes the catalog of the tenant's tables: every relation in
+// its schema or database named as a table of the tenant models, which is
+// what AutoMigrate looks at, whatever its kind (a view in the way changes
+// it), with their columns, indexes and constraints.
 func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) {
 	var rows []string
-	if err := db.Raw(pr.p.engine.CatalogRows(), sql.Named("schema", tenant)).Scan(&rows).Error; err != nil {
+	args := []any{sql.Named("schema", tenant), sql.Named("tables", pr.p.tables.tenantNames())}
+	if err := db.Raw(pr.p.engine.CatalogRows(), args...).Scan(&rows).Error; err != nil {
 		return "", err
 	}
 	sort.Strings(rows)
@@ -158,11 +162,11 @@ func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) 
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// replayOrRecord replays the DDL recorded under key, or runs AutoMigrate on a
-// recording pool and keeps what it sent under key. With fallback, a replay
-// that fails gives way to AutoMigrate, whose DDL is then not kept: the
-// tenant was not what the key said.
-func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, fallback bool) error {
+// replayOrRecord replays the DDL recorded under key, or runs migrate (GORM's
+// CreateTable or AutoMigrate) on a recording pool and keeps what it sent
+// under key. With fallback, a replay that fails gives way to migrate, whose
+// DDL is then not kept: the tenant was not what the key said.
+func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate func(context.Context, string) func(gorm.ConnPool) error, fallback bool) error {
 	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
 	replayable := pr.replayable()
 	keep := replayable
@@ -177,7 +181,7 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, fallback 
 		keep = false
 	}
 	rec := &ddlRecorder{ConnPool: pool}
-	if err := pr.autoMigrateOn(ctx, tenant)(rec); err != nil {
+	if err := migrate(ctx, tenant)(rec); err != nil {
 		return err
 	}
 	// A statement naming the tenant's schema would be wrong for the next

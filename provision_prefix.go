@@ -18,8 +18,9 @@ import (
 //
 // Prefixed tables carry the tenant in more names than their own (index and
 // constraint names, PostgreSQL sequences), which no engine renames with the
-// table, so a Create replays no recorded DDL here (every tenant's differs)
-// and a Rename copies the rows into freshly created tables.
+// table, so a Create replays no recorded DDL here (every tenant's differs;
+// it still skips AutoMigrate's catalog queries) and a Rename copies the rows
+// into freshly created tables.
 type prefixBackend struct{ pr *Provisioner }
 
 func (b prefixBackend) transactional() bool { return b.pr.p.engine != dialect.MySQL }
@@ -51,7 +52,7 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 		// is this call's (or, stale, a dead call's) to drop.
 		return pr.compensatedCreate(ctx, tenant, createSteps{
 			precheck: func(conn *gorm.DB) error { return b.absent(conn, tenant) },
-			build:    func(conn *gorm.DB, _ string) error { return b.migrateIn(conn, tenant) },
+			build:    func(conn *gorm.DB, _ string) error { return b.createIn(conn, tenant) },
 			undo:     func(conn *gorm.DB, _ bool) error { return b.dropTables(conn, tenant) },
 		})
 	}
@@ -65,7 +66,7 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 		if err := b.absent(tx, tenant); err != nil {
 			return err
 		}
-		if err := b.migrateIn(tx, tenant); err != nil {
+		if err := b.createIn(tx, tenant); err != nil {
 			return err
 		}
 		return pr.reg.insert(tx, tenant, fingerprint)
@@ -124,7 +125,7 @@ func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 				return err
 			}
 		}
-		err := b.migrateIn(db, to)
+		err := b.createIn(db, to)
 		if err == nil {
 			err = b.copyRows(db, from, to)
 		}
@@ -232,11 +233,11 @@ func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) (shared, miss
 	return shared, missing, nil
 }
 
-// migrateIn runs AutoMigrate of the tenant models under their prefixed names,
-// in the global schema, on db's connection or transaction.
-func (b prefixBackend) migrateIn(db *gorm.DB, tenant string) error {
+// createIn creates the tables of a tenant that has none under their prefixed
+// names, in the global schema, on db's connection or transaction.
+func (b prefixBackend) createIn(db *gorm.DB, tenant string) error {
 	return b.enter(db, tenant, func() error {
-		return b.pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
+		return b.pr.createTablesOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
 	})
 }
 

@@ -33,9 +33,10 @@ type Provisioner struct {
 	// cut it shorter. Set it before the provisioner is used.
 	LockTimeout time.Duration
 	// DisableDDLReplay makes every Create and migration run GORM's
-	// AutoMigrate instead of replaying DDL recorded from an earlier one
-	// (StrategySchema). For comparison and diagnosis; set it before the
-	// provisioner is used.
+	// AutoMigrate in full, catalog queries included, instead of replaying
+	// DDL recorded from an earlier one (StrategySchema) or creating the
+	// tables of a new tenant without looking. For comparison and diagnosis;
+	// set it before the provisioner is used.
 	DisableDDLReplay bool
 }
 
@@ -393,6 +394,35 @@ func (pr *Provisioner) autoMigrateOn(ctx context.Context, tenant string) func(go
 			return err
 		}
 		return mdb.WithContext(ctx).AutoMigrate(pr.p.tables.models...)
+	}
+}
+
+// createTablesOn returns a function that creates the tenant models' tables
+// for tenant on a pool, as autoMigrateOn does, for a tenant that has none:
+// GORM's CreateTable for each model in AutoMigrate's order, which is what
+// AutoMigrate sends into an empty schema, without its catalog queries.
+func (pr *Provisioner) createTablesOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
+	if pr.DisableDDLReplay {
+		return pr.autoMigrateOn(ctx, tenant)
+	}
+	return func(pool gorm.ConnPool) error {
+		mdb, err := pr.p.migrationDB(pr.db, pool, tenant)
+		if err != nil {
+			return err
+		}
+		m := mdb.WithContext(ctx).Migrator()
+		reorderer, ok := m.(interface {
+			ReorderModels(values []any, autoAdd bool) []any
+		})
+		if !ok {
+			return mdb.WithContext(ctx).AutoMigrate(pr.p.tables.models...)
+		}
+		for _, model := range reorderer.ReorderModels(pr.p.tables.models, true) {
+			if err := m.CreateTable(model); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 }
 

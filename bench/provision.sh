@@ -8,8 +8,9 @@
 #   BenchmarkMigrateAllNothingToDo  MigrateAll over $KIRAYEDAR_BENCH_TENANTS
 #                                   current tenants
 #   BenchmarkMigrateAllAdditive     a new column and index over
-#                                   $KIRAYEDAR_BENCH_TENANTS tenants, by
-#                                   concurrency, replayed and with AutoMigrate
+#                                   $KIRAYEDAR_BENCH_TENANTS tenants, replayed, by
+#                                   concurrency; and with AutoMigrate over
+#                                   $KIRAYEDAR_BENCH_AUTOMIGRATE_TENANTS (100)
 set -e
 cd "$(dirname "$0")/.."
 export KIRAYEDAR_BENCH_TENANTS="${KIRAYEDAR_BENCH_TENANTS:-1000}"

@@ -202,35 +202,42 @@ func isWord(s string) bool {
 	return true
 }
 
-// CatalogRows is a query with one named placeholder (@schema) returning one
-// text row per table, view, column (type, nullability, default, comment),
-// index and constraint in the schema (PostgreSQL) or database (MySQL), with
-// the schema's own name left out, so that two schemas with the same tables
-// return the same rows. SQLite has no schemas: it returns "".
+// CatalogRows is a query with two named placeholders (@schema and @tables, a
+// list of table names) returning one text row per relation of those names in
+// the schema (PostgreSQL) or database (MySQL), whatever its kind, and per
+// column (type, nullability, default, comment), index and constraint of
+// them, with the schema's own name left out, so that two schemas with the
+// same tables return the same rows. Every lookup goes through a catalog
+// index, so its cost does not grow with the number of tenants. SQLite has
+// no schemas: it returns no rows.
 func (e Engine) CatalogRows() string {
 	switch e {
 	case Postgres:
-		return `SELECT replace(x, @schema || '.', '') FROM (
-	SELECT concat_ws('|', 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(c.oid, a.attnum)) AS x
-		FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		return `WITH rel AS (
+	SELECT c.oid, c.relname, c.relkind FROM pg_catalog.pg_class c
+	WHERE c.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = @schema) AND c.relname IN @tables
+)
+SELECT replace(x, @schema || '.', '') FROM (
+	SELECT concat_ws('|', 'r', rel.relname, rel.relkind) AS x FROM rel
+	UNION ALL SELECT concat_ws('|', 'c', rel.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(rel.oid, a.attnum))
+		FROM rel JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid
 		LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-		WHERE n.nspname = @schema AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped
-	UNION ALL SELECT concat_ws('|', 'r', c.relname, c.relkind)
-		FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = @schema
-	UNION ALL SELECT concat_ws('|', 'i', tablename, indexname, indexdef) FROM pg_catalog.pg_indexes WHERE schemaname = @schema
-	UNION ALL SELECT concat_ws('|', 'k', cl.relname, co.conname, co.contype, pg_get_constraintdef(co.oid))
-		FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_class cl ON cl.oid = co.conrelid JOIN pg_catalog.pg_namespace n ON n.oid = cl.relnamespace
-		WHERE n.nspname = @schema
+		WHERE a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL SELECT concat_ws('|', 'i', rel.relname, pg_get_indexdef(i.indexrelid))
+		FROM rel JOIN pg_catalog.pg_index i ON i.indrelid = rel.oid
+	UNION ALL SELECT concat_ws('|', 'k', rel.relname, co.conname, co.contype, pg_get_constraintdef(co.oid))
+		FROM rel JOIN pg_catalog.pg_constraint co ON co.conrelid = rel.oid
 ) t`
 	case MySQL:
-		return `SELECT CONCAT_WS('|', 'c', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'), EXTRA, COALESCE(COLLATION_NAME, ''), COLUMN_COMMENT)
-	FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @schema
-UNION ALL SELECT CONCAT_WS('|', 'r', TABLE_NAME, TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = @schema
+		return `SELECT CONCAT_WS('|', 'r', TABLE_NAME, TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
+UNION ALL SELECT CONCAT_WS('|', 'c', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'), EXTRA, COALESCE(COLLATION_NAME, ''), COLUMN_COMMENT)
+	FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
 UNION ALL SELECT CONCAT_WS('|', 'i', TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, COALESCE(SUB_PART, 0))
-	FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = @schema
-UNION ALL SELECT CONCAT_WS('|', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE) FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = @schema`
+	FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
+UNION ALL SELECT CONCAT_WS('|', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)
+	FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables`
 	}
-	return "SELECT '' WHERE @schema <> ''"
+	return "SELECT '' WHERE @schema <> '' AND 0 = 1 AND '' IN @tables"
 }
 
 // SchemaRoutines is a MySQL query with three placeholders (the same database

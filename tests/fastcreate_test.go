@@ -8,15 +8,16 @@ import (
 	"github.com/kirayedar/kirayedar"
 )
 
-// After the first Create in a process, Create replays the DDL it recorded
-// instead of running AutoMigrate's catalog walk. A replayed tenant must be
-// exactly what AutoMigrate makes: same columns and types, nullability,
-// defaults, indexes, unique, check and foreign-key constraints.
+// Create never runs AutoMigrate's catalog walk: the first Create in a process
+// runs GORM's CreateTable for each model (and, under the schema strategy,
+// records the DDL); the next ones replay that DDL. Both must make exactly
+// what AutoMigrate makes: same columns and types, nullability, defaults,
+// indexes, unique, check and foreign-key constraints.
 func TestReplayedCreateMatchesAutoMigrate(t *testing.T) {
 	for _, tg := range targets {
 		t.Run(tg.String(), func(t *testing.T) {
 			e := newEnv(t, tg, nil)
-			first := e.newTenant(t) // records the DDL (or, under the prefix strategy, does not)
+			first := e.newTenant(t) // CreateTable; records the DDL under the schema strategy
 
 			e.prov.DisableDDLReplay = true
 			var migrated string
