@@ -15,42 +15,85 @@ import (
 	"github.com/kirayedar/kirayedar/dialect"
 )
 
-// Creating a tenant with GORM's AutoMigrate costs a catalog query per table,
-// column and index before each CREATE: most of a Create's time. Under
-// StrategySchema the DDL that AutoMigrate sends names no schema (the
-// tenant's is current), so it is the same for every tenant that starts from
-// the same tables. The provisioner therefore records the DDL of the first
-// Create in the process, on the transaction or connection that runs it, and
-// replays it for the next ones: one round trip on PostgreSQL, one per
-// statement on MySQL, and no catalog queries.
+// GORM's AutoMigrate looks up each table, column and index in the catalog
+// before it sends any DDL, and those lookups slow down as the catalog grows
+// with every tenant. A new tenant has no tables, so Create skips them: it
+// runs GORM's CreateTable for each model in AutoMigrate's order, which is
+// what AutoMigrate sends into an empty schema. Under StrategySchema that DDL
+// names no schema (the tenant's is current), so it is the same for every
+// tenant: the first Create in the process records it, on the transaction or
+// connection that runs it, and the next ones replay it, in one round trip on
+// PostgreSQL and one per statement on MySQL.
 //
 // Migrations are recorded the same way, keyed by what the tenant's tables
-// look like before the migration (a hash of its catalog: every table, view,
-// column with type, nullability and default, index and constraint, read
-// with one query) and the fingerprint they go to. GORM's AutoMigrate
-// decides what to send from that catalog and the models alone, so two
-// tenants with the same catalog get the same DDL: when the models change,
-// the first tenant migrates with AutoMigrate and the others replay its DDL
-// (an added column and index: two statements instead of a catalog walk). A
-// tenant whose tables were changed by hand, or left half-migrated by a
-// failure, has a catalog of its own and migrates with AutoMigrate. On
-// PostgreSQL a replay runs with only the tenant's schema on search_path and
-// inside a savepoint; one that fails anyway is undone and the tenant
-// migrates with AutoMigrate. Force and DisableDDLReplay always use
-// AutoMigrate.
+// look like before the migration and the fingerprint they go to. The first
+// is a hash of the catalog AutoMigrate looks at, read with one query: every
+// relation of the tenant's schema named as a table of the models, whatever
+// its kind (a view in the way counts), with its columns (type, nullability,
+// default), indexes and constraints. AutoMigrate decides what to send from
+// that catalog and the models alone, so tenants with the same catalog get
+// the same DDL: when the models change, the first tenant migrates with
+// AutoMigrate and the others replay its DDL (an added column and index: two
+// statements instead of a catalog walk). A tenant whose tables were changed
+// by hand, or left half-migrated by a failure, has a catalog of its own and
+// migrates with AutoMigrate. On PostgreSQL a replay runs inside a savepoint;
+// one that fails anyway is undone and the tenant migrates with AutoMigrate.
+// Force and DisableDDLReplay always use AutoMigrate.
 
 // ddlCache holds recorded DDL by transition: "create>" + fingerprint for a
-// new tenant, catalog hash + ">" + fingerprint for a migration.
-type ddlCache struct{ m sync.Map }
-
-func (c *ddlCache) load(key string) *tenantDDL {
-	if d, ok := c.m.Load(key); ok {
-		return d.(*tenantDDL)
-	}
-	return nil
+// new tenant, catalog hash + ">" + fingerprint for a migration. One caller
+// at a time records a key; the others wait for its recording rather than
+// all running AutoMigrate at once, whose catalog queries would compete for
+// the server.
+type ddlCache struct {
+	mu        sync.Mutex
+	recorded  map[string]*tenantDDL
+	recording map[string]chan struct{}
 }
 
-func (c *ddlCache) store(key string, d *tenantDDL) { c.m.Store(key, d) }
+// acquire returns the DDL recorded under key, or, when there is none, nil and
+// a function that the caller, now the key's recorder, must call once it has
+// stored its recording or given up. It waits while another caller records
+// the key.
+func (c *ddlCache) acquire(ctx context.Context, key string) (*tenantDDL, func(), error) {
+	for {
+		c.mu.Lock()
+		if d := c.recorded[key]; d != nil {
+			c.mu.Unlock()
+			return d, nil, nil
+		}
+		wait, busy := c.recording[key]
+		if !busy {
+			if c.recording == nil {
+				c.recording = map[string]chan struct{}{}
+			}
+			done := make(chan struct{})
+			c.recording[key] = done
+			c.mu.Unlock()
+			return nil, func() {
+				c.mu.Lock()
+				delete(c.recording, key)
+				c.mu.Unlock()
+				close(done)
+			}, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+func (c *ddlCache) store(key string, d *tenantDDL) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.recorded == nil {
+		c.recorded = map[string]*tenantDDL{}
+	}
+	c.recorded[key] = d
+}
 
 // tenantDDL is recorded DDL.
 type tenantDDL struct {
@@ -107,11 +150,17 @@ func (r *ddlRecorder) ExecContext(ctx context.Context, query string, args ...any
 	return res, err
 }
 
-// names reports whether any recorded statement contains s.
-func (r *ddlRecorder) names(s string) bool {
+// namesSchema reports whether any recorded statement names the tenant's
+// schema, quoted or not, or takes arguments that do.
+func (r *ddlRecorder) namesSchema(e dialect.Engine, tenant string) bool {
 	for _, st := range r.stmts {
-		if strings.Contains(st.sql, s) {
+		if strings.Contains(st.sql, e.QuoteIdent(tenant)+".") || strings.Contains(st.sql, tenant+".") {
 			return true
+		}
+		for _, a := range st.args {
+			if s, ok := a.(string); ok && strings.Contains(s, tenant) {
+				return true
+			}
 		}
 	}
 	return false
@@ -170,33 +219,41 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate f
 	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
 	replayable := pr.replayable()
 	keep := replayable
-	if d := pr.ddl.load(key); replayable && d != nil {
-		if !fallback {
-			return d.replay(ctx, pool, e)
-		}
-		err := pr.tryReplay(db, tenant, d)
-		if err == nil || ctx.Err() != nil {
+	if replayable {
+		d, recorded, err := pr.ddl.acquire(ctx, key)
+		switch {
+		case err != nil:
 			return err
+		case d == nil:
+			defer recorded()
+		case !fallback:
+			return d.replay(ctx, pool, e)
+		default:
+			err := pr.tryReplay(db, d)
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			keep = false
 		}
-		keep = false
 	}
 	rec := &ddlRecorder{ConnPool: pool}
 	if err := migrate(ctx, tenant)(rec); err != nil {
 		return err
 	}
-	// A statement naming the tenant's schema would be wrong for the next
-	// tenant; GORM's migrators write none, but a custom one might.
-	if keep && !rec.names(e.QuoteIdent(tenant)+".") {
+	// A statement naming a schema would be wrong for the next tenant;
+	// GORM's migrators write none for these tables, but a custom one might.
+	if keep && !rec.namesSchema(e, tenant) {
 		pr.ddl.store(key, &tenantDDL{stmts: rec.stmts})
 	}
 	return nil
 }
 
-// tryReplay replays a recorded migration. On PostgreSQL it runs inside a
-// savepoint, so that a failure leaves the transaction as it was, with only
-// the tenant's schema on search_path, so that no statement can resolve a
-// table to the global schema.
-func (pr *Provisioner) tryReplay(db *gorm.DB, tenant string, d *tenantDDL) error {
+// tryReplay replays a recorded migration; on PostgreSQL inside a savepoint,
+// so that a failure leaves the transaction as it was. The catalog key says
+// the tenant's schema holds every table the models name, so with it first
+// on search_path no statement resolves a table to the global schema, which
+// stays second for types and extensions installed there.
+func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
 	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
 	if e != dialect.Postgres {
 		return d.replay(ctx, pool, e)
@@ -205,12 +262,9 @@ func (pr *Provisioner) tryReplay(db *gorm.DB, tenant string, d *tenantDDL) error
 	if err := db.SavePoint(savepoint).Error; err != nil {
 		return err
 	}
-	err := db.Exec(e.SetLocalSearchPath(), e.QuoteIdent(tenant)).Error
+	err := d.replay(ctx, pool, e)
 	if err == nil {
-		err = d.replay(ctx, pool, e)
-	}
-	if err == nil {
-		return db.Exec(e.SetLocalSearchPath(), e.QuoteIdent(tenant)+", "+e.QuoteIdent(pr.p.global)).Error
+		return nil
 	}
 	if rerr := db.RollbackTo(savepoint).Error; rerr != nil {
 		return compensate(err, rerr)

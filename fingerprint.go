@@ -4,9 +4,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"sort"
 	"strings"
+
+	"gorm.io/gorm"
 
 	"gorm.io/gorm/schema"
 )
@@ -56,7 +59,7 @@ func (p *Plugin) computeFingerprint() string {
 	line("kirayedar fingerprint v1", string(p.engine), p.strategy.String(),
 		fmt.Sprint(cfg.DisableForeignKeyConstraintWhenMigrating, cfg.IgnoreRelationshipsWhenMigrating))
 	// A new GORM or driver may write other DDL for the same models.
-	line(moduleVersions()...)
+	line(moduleVersions(p.init.Dialector)...)
 
 	migrator := p.init.Migrator()
 	var tables []*schema.Schema
@@ -95,7 +98,13 @@ func (p *Plugin) computeFingerprint() string {
 			}
 			line("index", idx.Name, idx.Class, idx.Type, idx.Where, idx.Option, idx.Comment, strings.Join(cols, ","))
 		}
+		var constraints []string
+		seenRel := map[*schema.Relationship]bool{} // embedded relations are listed twice
 		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+			if seenRel[rel] {
+				return nil
+			}
+			seenRel[rel] = true
 			c := rel.ParseConstraint()
 			if c == nil || c.Schema != s || c.ReferenceSchema == nil {
 				return nil
@@ -110,22 +119,33 @@ func (p *Plugin) computeFingerprint() string {
 			for _, f := range c.References {
 				refs = append(refs, f.DBName)
 			}
-			line("foreign key", c.Name, strings.Join(fks, ","), c.ReferenceSchema.Table, strings.Join(refs, ","), c.OnDelete, c.OnUpdate)
+			constraints = append(constraints, strings.Join([]string{"foreign key", c.Name, strings.Join(fks, ","), c.ReferenceSchema.Table, strings.Join(refs, ","), c.OnDelete, c.OnUpdate}, "\x1f"))
 			return nil
 		})
+		sort.Strings(constraints)
+		for _, c := range constraints {
+			line(c)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:fingerprintLen]
 }
 
-// moduleVersions lists the versions of GORM and its drivers in the binary.
-func moduleVersions() []string {
+// moduleVersions lists the versions of GORM and of the module of the
+// dialector in use, as built into the binary (other gorm.io modules, such as
+// plugins, do not change the DDL and are left out, so that binaries with
+// different plugins agree).
+func moduleVersions(dialector gorm.Dialector) []string {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return nil
 	}
+	pkg := reflect.TypeOf(dialector)
+	for pkg != nil && pkg.Kind() == reflect.Pointer {
+		pkg = pkg.Elem()
+	}
 	var versions []string
 	for _, m := range info.Deps {
-		if strings.HasPrefix(m.Path, "gorm.io/") || m.Path == "github.com/glebarez/sqlite" {
+		if m.Path == "gorm.io/gorm" || (pkg != nil && (pkg.PkgPath() == m.Path || strings.HasPrefix(pkg.PkgPath(), m.Path+"/"))) {
 			versions = append(versions, m.Path+"@"+m.Version)
 		}
 	}

@@ -72,7 +72,7 @@ type Progress struct {
 }
 
 // MigrateOptions tunes MigrateAll. The zero value migrates every ready tenant
-// that is behind, four at a time.
+// that is behind, four at a time (one at a time on SQLite).
 type MigrateOptions struct {
 	// Concurrency is how many tenants migrate at once, each on its own
 	// connection; default 4 (1 on SQLite, which takes one writer at a
@@ -175,9 +175,14 @@ func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Rep
 	for _, r := range settled {
 		record(r)
 	}
-	each := pr.migrateEach(ctx, todo, job, pr.concurrency(opts.Concurrency))
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	each := pr.migrateEach(runCtx, todo, job, pr.concurrency(opts.Concurrency))
 	defer func() {
-		for range each { // a panicking Progress must not strand the workers
+		// A panicking Progress must not strand the workers: the tenants
+		// not started yet fail at once, and the panic goes on.
+		cancel()
+		for range each {
 		}
 	}()
 	for r := range each {

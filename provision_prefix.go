@@ -155,7 +155,7 @@ func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 // before children, and moves PostgreSQL's sequences past the copied keys.
 // It first checks every table, and refuses source columns the new tables
 // lack.
-func (b prefixBackend) copyRows(db *gorm.DB, from, to string) error {
+func (b prefixBackend) copyRows(db *gorm.DB, from, to string) (err error) {
 	e := b.pr.p.engine
 	src, dst := b.quoted(from), b.quoted(to)
 	lists := make([]string, len(src))
@@ -168,6 +168,19 @@ func (b prefixBackend) copyRows(db *gorm.DB, from, to string) error {
 			return fmt.Errorf("%s has columns the tenant models lack (%s), whose values a rename would lose: drop them by hand first", src[i], strings.Join(missing, ", "))
 		}
 		lists[i] = strings.Join(cols, ", ")
+	}
+	if e == dialect.MySQL {
+		// MySQL checks foreign keys row by row, so a table referencing
+		// itself would fail on a child copied before its parent. The
+		// connection is pinned, and closed if switching back fails.
+		if err := db.Exec("SET SESSION foreign_key_checks = 0").Error; err != nil {
+			return err
+		}
+		defer func() {
+			if rerr := db.Exec("SET SESSION foreign_key_checks = 1").Error; rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
 	}
 	for i := len(src) - 1; i >= 0; i-- {
 		if err := db.Exec("INSERT INTO " + dst[i] + " (" + lists[i] + ") SELECT " + lists[i] + " FROM " + src[i]).Error; err != nil {

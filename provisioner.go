@@ -258,8 +258,9 @@ func freshLockBudget(ctx context.Context) context.Context {
 // locks where the engine has them (PostgreSQL advisory locks, taken in
 // sorted order so that two operations never wait for each other). On
 // PostgreSQL each wait is bounded by lockWait with lock_timeout, local to
-// the transaction and reset to the session's own once the locks are held;
-// the context's end cancels it sooner.
+// the transaction and reset to its default (the server's, database's or
+// role's setting) once the locks are held; the context's end cancels it
+// sooner.
 func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn func(tx *gorm.DB) error) error {
 	return pr.global(ctx).Transaction(func(tx *gorm.DB) error {
 		if lock := pr.p.engine.TransactionLock(); lock != "" {

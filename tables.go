@@ -258,9 +258,14 @@ func walkRelations(rels *schema.Relationships, fn func(*schema.Relationship) err
 	for i, name := range names {
 		list[i] = rels.Relations[name]
 	}
-	embedded := make([]*schema.Relationships, 0, len(rels.EmbeddedRelations))
-	for _, e := range rels.EmbeddedRelations {
-		embedded = append(embedded, e)
+	embeddedNames := make([]string, 0, len(rels.EmbeddedRelations))
+	for name := range rels.EmbeddedRelations {
+		embeddedNames = append(embeddedNames, name)
+	}
+	sort.Strings(embeddedNames)
+	embedded := make([]*schema.Relationships, len(embeddedNames))
+	for i, name := range embeddedNames {
+		embedded[i] = rels.EmbeddedRelations[name]
 	}
 	rels.Mux.RUnlock()
 	for _, rel := range list {

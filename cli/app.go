@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +41,12 @@ type action func(inv *invocation, args []string) error
 // before writing its own.
 func (a *app) runE(act action) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
-		inv := &invocation{app: a, ctx: cmd.Context(), stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
+		// An interrupt cancels the work in flight (migrations roll back,
+		// MySQL steps are undone) instead of killing the process mid-way,
+		// however the command was mounted.
+		ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		inv := &invocation{app: a, ctx: ctx, stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()}
 		err := act(inv, args)
 		if err == nil {
 			return nil

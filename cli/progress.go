@@ -32,11 +32,16 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-// lineProgress prints one line per finished tenant.
+// lineProgress prints one line per tenant migrated or failed; tenants found
+// up to date, which a run with little to do has thousands of, only count.
 type lineProgress struct{ w io.Writer }
 
-func (l lineProgress) update(p kirayedar.Progress) { _, _ = fmt.Fprintln(l.w, progressLine(p)) }
-func (l lineProgress) finish()                     {}
+func (l lineProgress) update(p kirayedar.Progress) {
+	if p.Result.Status != kirayedar.StatusUpToDate {
+		_, _ = fmt.Fprintln(l.w, progressLine(p))
+	}
+}
+func (l lineProgress) finish() {}
 
 // progressLine is "[i/N] tenant status duration", and ": reason" if it failed.
 func progressLine(p kirayedar.Progress) string {

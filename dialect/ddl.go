@@ -125,8 +125,8 @@ func (e Engine) SetLocalLockTimeout() string {
 	return "SELECT set_config('lock_timeout', ?, true)"
 }
 
-// ResetLockTimeout gives PostgreSQL's lock_timeout back its session value
-// for the rest of the transaction.
+// ResetLockTimeout gives PostgreSQL's lock_timeout back its default (the
+// server's, database's or role's setting) for the rest of the transaction.
 func (e Engine) ResetLockTimeout() string {
 	return "SET LOCAL lock_timeout TO DEFAULT"
 }
@@ -219,7 +219,8 @@ func (e Engine) CatalogRows() string {
 )
 SELECT replace(x, @schema || '.', '') FROM (
 	SELECT concat_ws('|', 'r', rel.relname, rel.relkind) AS x FROM rel
-	UNION ALL SELECT concat_ws('|', 'c', rel.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid), col_description(rel.oid, a.attnum))
+	UNION ALL SELECT concat_ws('|', 'c', rel.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity, a.attgenerated,
+			coalesce(pg_get_expr(d.adbin, d.adrelid), '~'), coalesce(col_description(rel.oid, a.attnum), '~'))
 		FROM rel JOIN pg_catalog.pg_attribute a ON a.attrelid = rel.oid
 		LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
 		WHERE a.attnum > 0 AND NOT a.attisdropped
@@ -232,7 +233,7 @@ SELECT replace(x, @schema || '.', '') FROM (
 		return `SELECT CONCAT_WS('|', 'r', TABLE_NAME, TABLE_TYPE) FROM information_schema.TABLES WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
 UNION ALL SELECT CONCAT_WS('|', 'c', TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COALESCE(COLUMN_DEFAULT, '~'), EXTRA, COALESCE(COLLATION_NAME, ''), COLUMN_COMMENT)
 	FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
-UNION ALL SELECT CONCAT_WS('|', 'i', TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COLUMN_NAME, COALESCE(SUB_PART, 0))
+UNION ALL SELECT CONCAT_WS('|', 'i', TABLE_NAME, INDEX_NAME, NON_UNIQUE, SEQ_IN_INDEX, COALESCE(COLUMN_NAME, '~'), COALESCE(SUB_PART, 0))
 	FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables
 UNION ALL SELECT CONCAT_WS('|', 'k', TABLE_NAME, CONSTRAINT_NAME, CONSTRAINT_TYPE)
 	FROM information_schema.TABLE_CONSTRAINTS WHERE TABLE_SCHEMA = @schema AND TABLE_NAME IN @tables`
