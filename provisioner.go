@@ -183,6 +183,11 @@ func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn 
 	}
 	defer unlock()
 	if err := fn(ctx); err != nil {
+		// A driver may report a cancelled statement as a broken connection
+		// (MySQL's kills it): say why, so errors.Is finds the context's error.
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			err = fmt.Errorf("%w: %w", cerr, err)
+		}
 		return wrap(err)
 	}
 	return nil
