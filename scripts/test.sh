@@ -15,6 +15,12 @@
 #       prepared as needed; that needs root on Debian/Ubuntu):
 #         PostgreSQL: user postgres, trust auth on 127.0.0.1:5432, database test
 #         MariaDB:    root with an empty password on 127.0.0.1:3306, database test
+#   KIRAYEDAR_PGBOUNCER_DSN
+#       PgBouncer in transaction pooling mode in front of that PostgreSQL,
+#       for the tests that run through it. When unset and PostgreSQL is the
+#       local one, PgBouncer is installed (Debian's package) and started on
+#       127.0.0.1:6442 with a configuration of this script's; set it to
+#       "off" to skip those tests.
 #   KIRAYEDAR_DB_WAIT
 #       Seconds to wait for each server to answer (default 60).
 set -euo pipefail
@@ -32,6 +38,8 @@ MY_HOST=127.0.0.1
 MY_PORT=3306
 TEST_DB=test
 MARIADB_LOG="${TMPDIR:-/tmp}/kirayedar-mariadbd.log"
+BOUNCER_PORT=6442
+BOUNCER_DIR=/tmp/kirayedar-pgbouncer
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -116,6 +124,9 @@ install_missing_servers() {
 	local packages=()
 	if [[ $manage_pg == 1 ]] && ! pg_installed; then packages+=(postgresql); fi
 	if [[ $manage_my == 1 ]] && ! mariadb_installed; then packages+=(mariadb-server); fi
+	if [[ $manage_bouncer == 1 ]] && ! command -v pgbouncer >/dev/null 2>&1 && [[ ! -x /usr/sbin/pgbouncer ]]; then
+		packages+=(pgbouncer)
+	fi
 	if ((${#packages[@]} == 0)); then return 0; fi
 	command -v apt-get >/dev/null 2>&1 ||
 		die "${packages[*]} not installed and apt-get not found; install them or set KIRAYEDAR_POSTGRES_DSN/KIRAYEDAR_MYSQL_DSN"
@@ -212,12 +223,60 @@ ensure_mariadb() {
 	my_sql "SELECT 1" >/dev/null
 }
 
+# ---------------------------------------------------------------- PgBouncer
+
+bouncer_ready() { psql -X -w -q -h "$PG_HOST" -p "$BOUNCER_PORT" -U "$PG_USER" -d "$TEST_DB" -tAc "SELECT 1" >/dev/null 2>&1; }
+
+# ensure_pgbouncer runs PgBouncer in transaction pooling mode in front of the
+# local PostgreSQL, with a configuration of its own (Debian's packaged one,
+# and any service it started, are left alone). PgBouncer refuses to run as
+# root, so it runs as postgres.
+ensure_pgbouncer() {
+	if bouncer_ready; then
+		log "PgBouncer is running on $PG_HOST:$BOUNCER_PORT"
+		return 0
+	fi
+	local bin
+	bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+	[[ -x $bin ]] || die "pgbouncer not found"
+	as_root mkdir -p "$BOUNCER_DIR"
+	as_root tee "$BOUNCER_DIR/pgbouncer.ini" >/dev/null <<INI
+[databases]
+* = host=$PG_HOST port=$PG_PORT
+
+[pgbouncer]
+listen_addr = $PG_HOST
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $BOUNCER_DIR/userlist.txt
+pool_mode = transaction
+max_client_conn = 500
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits
+pidfile = $BOUNCER_DIR/pgbouncer.pid
+logfile = $BOUNCER_DIR/pgbouncer.log
+INI
+	echo "\"$PG_USER\" \"\"" | as_root tee "$BOUNCER_DIR/userlist.txt" >/dev/null
+	as_root chown -R postgres "$BOUNCER_DIR"
+	log "starting PgBouncer (transaction pooling) on $PG_HOST:$BOUNCER_PORT"
+	if [[ $(id -u) -eq 0 ]]; then
+		runuser -u postgres -- "$bin" -d "$BOUNCER_DIR/pgbouncer.ini" || log "pgbouncer -d failed; waiting anyway"
+	else
+		as_root -u postgres "$bin" -d "$BOUNCER_DIR/pgbouncer.ini" || log "pgbouncer -d failed; waiting anyway"
+	fi
+	wait_until "PgBouncer on $PG_HOST:$BOUNCER_PORT" bouncer_ready ||
+		die "PgBouncer is not answering on $PG_HOST:$BOUNCER_PORT (see $BOUNCER_DIR/pgbouncer.log)"
+}
+
 # ---------------------------------------------------------------- main
 
 manage_pg=0
 manage_my=0
 if [[ -z ${KIRAYEDAR_POSTGRES_DSN:-} ]]; then manage_pg=1; fi
 if [[ -z ${KIRAYEDAR_MYSQL_DSN:-} ]]; then manage_my=1; fi
+manage_bouncer=0
+if [[ -z ${KIRAYEDAR_PGBOUNCER_DSN:-} && $manage_pg == 1 ]]; then manage_bouncer=1; fi
 
 install_missing_servers
 if [[ $manage_pg == 1 ]]; then
@@ -231,6 +290,12 @@ else
 	log "using KIRAYEDAR_MYSQL_DSN as given"
 fi
 
+if [[ $manage_bouncer == 1 ]]; then
+	ensure_pgbouncer
+	export KIRAYEDAR_PGBOUNCER_DSN="host=$PG_HOST port=$BOUNCER_PORT user=$PG_USER dbname=$TEST_DB sslmode=disable"
+elif [[ -z ${KIRAYEDAR_PGBOUNCER_DSN:-} ]]; then
+	export KIRAYEDAR_PGBOUNCER_DSN=off
+fi
 export KIRAYEDAR_POSTGRES_DSN="${KIRAYEDAR_POSTGRES_DSN:-$DEFAULT_POSTGRES_DSN}"
 export KIRAYEDAR_MYSQL_DSN="${KIRAYEDAR_MYSQL_DSN:-$DEFAULT_MYSQL_DSN}"
 
@@ -246,7 +311,7 @@ drop_stale_test_databases() {
 	fi
 	local name
 	if [[ $manage_pg == 1 ]]; then
-		for name in $(pg_sql postgres "SELECT datname FROM pg_database WHERE datname ~ '^kt[a-z0-9]{6}(schema|prefix)(b[0-9]+)?\$'"); do
+		for name in $(pg_sql postgres "SELECT datname FROM pg_database WHERE datname ~ '^kt[a-z0-9]{6}(schema|prefix)(pgb)?(b[0-9]+)?\$'"); do
 			pg_sql postgres "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
 		done
 	fi

@@ -89,9 +89,9 @@ type benchMode struct {
 // benchPlainTarget is the target whose database plain mode shares.
 func benchPlainTarget(engine string) target {
 	if engine == "sqlite" {
-		return target{engine, kirayedar.StrategyPrefix}
+		return target{engine: engine, strategy: kirayedar.StrategyPrefix}
 	}
-	return target{engine, kirayedar.StrategySchema}
+	return target{engine: engine, strategy: kirayedar.StrategySchema}
 }
 
 // benchOpenPlain opens the engine's database without the plugin, with the
@@ -167,7 +167,7 @@ func benchModes(b *testing.B, engine string, modes []string) []benchMode {
 			m.label = "plain"
 			m.db = plain.WithContext(context.Background())
 		} else {
-			e := newEnv(b, target{engine, benchStrategy(mode)}, benchConfig)
+			e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
 			tenant := e.newTenant(b)
 			m.label = tenant
 			m.db = e.db.WithContext(ctxFor(tenant))
@@ -273,7 +273,7 @@ func BenchmarkBuild(b *testing.B) {
 	plain := benchOpenPlain(b, engine)
 	modes = append(modes, dryMode{"plain", dry(plain, context.Background()), `"bench_`})
 	for _, mode := range []string{"schema", "prefix"} {
-		e := newEnv(b, target{engine, benchStrategy(mode)}, benchConfig)
+		e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
 		tenant := e.tenantID() // DryRun: never provisioned, nothing is sent
 		want := `"` + tenant + `"."bench_`
 		if mode == "prefix" {
@@ -331,7 +331,7 @@ func BenchmarkBuildPaired(b *testing.B) {
 	names := []string{"plain", "schema", "prefix"}
 	dbs := []*gorm.DB{dry(benchOpenPlain(b, engine), context.Background())}
 	for _, mode := range names[1:] {
-		e := newEnv(b, target{engine, benchStrategy(mode)}, benchConfig)
+		e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
 		dbs = append(dbs, dry(e.db, ctxFor(e.tenantID())))
 	}
 	median := func(xs []float64) float64 {

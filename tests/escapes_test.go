@@ -305,7 +305,7 @@ type Diary struct {
 }
 
 func TestPostgresTenantsSeeGlobalTypes(t *testing.T) {
-	tg := target{"postgres", kirayedar.StrategySchema}
+	tg := target{engine: "postgres", strategy: kirayedar.StrategySchema}
 	e := newEnv(t, tg, func(c *kirayedar.Config) { c.TenantModels = []any{&Diary{}} })
 	must(t, e.admin().Exec("DO $$ BEGIN CREATE TYPE mood AS ENUM ('ok', 'happy'); EXCEPTION WHEN duplicate_object THEN NULL; END $$").Error)
 	a := e.newTenant(t)
@@ -342,7 +342,7 @@ func TestCreateCutOffByItsContext(t *testing.T) {
 }
 
 func TestProvisionerAndConfigRefuseMisuse(t *testing.T) {
-	e := newEnv(t, target{"sqlite", kirayedar.StrategyPrefix}, nil)
+	e := newEnv(t, target{engine: "sqlite", strategy: kirayedar.StrategyPrefix}, nil)
 	err := e.db.Transaction(func(tx *gorm.DB) error {
 		_, err := kirayedar.NewProvisioner(tx)
 		return err

@@ -173,7 +173,13 @@ func TestLockWaitsAreBounded(t *testing.T) {
 			defer holder.Close()
 			lockName := "kirayedar:" + id
 			if tg.engine == "postgres" {
-				_, err = holder.ExecContext(ctx, "SELECT pg_advisory_lock(hashtextextended($1, 0))", lockName)
+				// In a transaction: behind PgBouncer's transaction pooling a
+				// session lock would stay with a server connection that
+				// other clients then get.
+				tx, berr := holder.BeginTx(ctx, nil)
+				must(t, berr)
+				defer func() { _ = tx.Rollback() }()
+				_, err = tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", lockName)
 			} else {
 				_, err = holder.ExecContext(ctx, "SELECT GET_LOCK(?, 10)", lockName)
 			}

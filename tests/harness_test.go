@@ -32,16 +32,25 @@ import (
 type target struct {
 	engine   string // "postgres", "mysql" (MariaDB) or "sqlite"
 	strategy kirayedar.Strategy
+	// via names a connection pooler the target's pool goes through:
+	// "pgbouncer" (transaction pooling) or "" for a direct connection.
+	via string
 }
 
-func (tg target) String() string { return tg.engine + "/" + tg.strategy.String() }
+func (tg target) String() string {
+	if tg.via != "" {
+		return tg.engine + "+" + tg.via + "/" + tg.strategy.String()
+	}
+	return tg.engine + "/" + tg.strategy.String()
+}
 
 var targets = []target{
-	{"postgres", kirayedar.StrategySchema},
-	{"mysql", kirayedar.StrategySchema},
-	{"postgres", kirayedar.StrategyPrefix},
-	{"mysql", kirayedar.StrategyPrefix},
-	{"sqlite", kirayedar.StrategyPrefix},
+	{engine: "postgres", strategy: kirayedar.StrategySchema},
+	{engine: "mysql", strategy: kirayedar.StrategySchema},
+	{engine: "postgres", strategy: kirayedar.StrategyPrefix},
+	{engine: "mysql", strategy: kirayedar.StrategyPrefix},
+	{engine: "sqlite", strategy: kirayedar.StrategyPrefix},
+	{engine: "postgres", strategy: kirayedar.StrategySchema, via: "pgbouncer"},
 }
 
 const (
@@ -92,9 +101,12 @@ func databaseFor(t testing.TB, tg target) *database {
 	t.Helper()
 	databasesMu.Lock()
 	defer databasesMu.Unlock()
+	if tg.via == "pgbouncer" && pgbouncerDSN() == "" {
+		t.Skip("KIRAYEDAR_PGBOUNCER_DSN is not set (scripts/test.sh sets it up)")
+	}
 	d, ok := databases[tg]
 	if !ok {
-		d = &database{tg: tg, name: "kt" + runID + strings.ReplaceAll(tg.strategy.String(), "default", "")}
+		d = &database{tg: tg, name: "kt" + runID + strings.ReplaceAll(tg.strategy.String(), "default", "") + map[string]string{"pgbouncer": "pgb"}[tg.via]}
 		d.err = d.setUp()
 		databases[tg] = d
 	}
@@ -117,7 +129,13 @@ func (d *database) setUp() error {
 				_ = a.Close()
 			}
 		})
-		cfg, err := pgx.ParseConfig(dsn)
+		poolDSN := dsn
+		if d.tg.via == "pgbouncer" {
+			// PgBouncer 1.18 in transaction pooling keeps no named
+			// prepared statements from one transaction to the next.
+			poolDSN = pgbouncerDSN() + " default_query_exec_mode=exec"
+		}
+		cfg, err := pgx.ParseConfig(poolDSN)
 		if err != nil {
 			return err
 		}
@@ -224,6 +242,15 @@ func dropRunDatabases() {
 			c()
 		}
 	})
+}
+
+// pgbouncerDSN is PgBouncer's DSN in front of the test PostgreSQL, or "" when
+// there is none.
+func pgbouncerDSN() string {
+	if dsn := os.Getenv("KIRAYEDAR_PGBOUNCER_DSN"); dsn != "off" {
+		return dsn
+	}
+	return ""
 }
 
 func envOr(key, fallback string) string {

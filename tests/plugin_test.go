@@ -96,7 +96,7 @@ func TestUnlistedModelsAreLeftAlone(t *testing.T) {
 }
 
 func TestErrorsCarryTheTenant(t *testing.T) {
-	e := newEnv(t, target{"sqlite", kirayedar.StrategyPrefix}, nil)
+	e := newEnv(t, target{engine: "sqlite", strategy: kirayedar.StrategyPrefix}, nil)
 	err := e.db.WithContext(ctxFor("Bad")).Find(&[]Post{}).Error
 	var se *kirayedar.StatementError
 	if !errors.As(err, &se) || se.Tenant != "Bad" || se.Table != "posts" {

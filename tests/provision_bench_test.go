@@ -120,7 +120,7 @@ func benchTenants() int {
 	return 1000
 }
 
-var schemaTargets = []target{{"postgres", kirayedar.StrategySchema}, {"mysql", kirayedar.StrategySchema}}
+var schemaTargets = []target{{engine: "postgres", strategy: kirayedar.StrategySchema}, {engine: "mysql", strategy: kirayedar.StrategySchema}}
 
 func withModels(models []any) func(*kirayedar.Config) {
 	return func(c *kirayedar.Config) { c.TenantModels = models; c.GlobalModels = nil }
@@ -288,7 +288,7 @@ func BenchmarkMigrateAllNothingToDo(b *testing.B) {
 }
 
 func BenchmarkMigrateAllAdditive(b *testing.B) {
-	tg := target{"postgres", kirayedar.StrategySchema}
+	tg := target{engine: "postgres", strategy: kirayedar.StrategySchema}
 	if engine := os.Getenv("KIRAYEDAR_BENCH_ENGINE"); engine != "" {
 		tg.engine = engine
 	}

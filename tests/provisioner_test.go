@@ -227,7 +227,7 @@ func TestInterruptedMySQLCreateIsCleanedUp(t *testing.T) {
 // table name it is given. The tenant's tables must land in the tenant's
 // database, and none in the default database, which here starts empty.
 func TestMySQLTenantTablesLandInTheTenantDatabase(t *testing.T) {
-	tg := target{"mysql", kirayedar.StrategySchema}
+	tg := target{engine: "mysql", strategy: kirayedar.StrategySchema}
 	e := newBareEnv(t, tg)
 	ctx := context.Background()
 	id := e.tenantID()
