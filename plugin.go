@@ -115,6 +115,9 @@ type Plugin struct {
 	baseRules dialect.Rules
 	rules     atomic.Pointer[rulesFor]
 	fp        atomic.Pointer[fingerprintFor]
+	// boundTx maps the connection pool of each running Transaction (a
+	// *sql.Tx) to its boundTenant.
+	boundTx sync.Map
 	names     nameCache
 	next      map[string]clause.ClauseBuilder // the clause builders we wrap
 }

@@ -20,6 +20,9 @@ type rawScan struct {
 	sc    *scope
 	marks *rawMarks
 	lx    lexer
+	// scoped: unqualified tenant tables resolve to sc's tenant (a bound
+	// transaction's search_path).
+	scoped bool
 
 	groups [32]groupKind // what each open parenthesis is
 	depth  int
@@ -62,10 +65,20 @@ func (p *Plugin) checkRaw(sc *scope, sql string, tablePosition bool) error {
 }
 
 func (p *Plugin) checkRawMarked(sc *scope, marks *rawMarks, sql string, tablePosition bool) error {
-	if sc != nil && sc.global || sql == "" {
+	return p.scanRaw(rawScan{p: p, sc: sc, marks: marks, lx: lexer{s: sql, engine: p.engine}}, tablePosition)
+}
+
+// checkRawScoped is checkRawMarked for SQL sent in a transaction; scoped
+// says the transaction's search_path makes unqualified names resolve to the
+// statement's tenant (Transaction), so tenant tables may be named unqualified.
+func (p *Plugin) checkRawScoped(sc *scope, marks *rawMarks, sql string, scoped bool) error {
+	return p.scanRaw(rawScan{p: p, sc: sc, marks: marks, scoped: scoped, lx: lexer{s: sql, engine: p.engine}}, false)
+}
+
+func (p *Plugin) scanRaw(r rawScan, tablePosition bool) error {
+	if r.sc != nil && r.sc.global || r.lx.s == "" {
 		return nil
 	}
-	r := rawScan{p: p, sc: sc, marks: marks, lx: lexer{s: sql, engine: p.engine}}
 	if tablePosition {
 		if err := r.tables(tableListOrFunction); err != nil {
 			return err
@@ -313,7 +326,7 @@ func (r *rawScan) checkTable(qualifier, table string) error {
 	p := r.p
 	kind, name := p.tables.classify(table)
 	if qualifier == "" && kind == tenantTable {
-		if r.marks != nil && r.marks.global {
+		if r.marks != nil && r.marks.global || r.scoped {
 			return nil
 		}
 		st := &StatementError{Table: name, Err: ErrUnroutable,

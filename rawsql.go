@@ -1,6 +1,7 @@
 package kirayedar
 
 import (
+	"fmt"
 	"context"
 
 	"gorm.io/gorm"
@@ -98,7 +99,7 @@ func marksOf(stmt *gorm.Statement) *rawMarks {
 // migrator, another plugin. A tenant table it names directly, or another
 // tenant's physical table, is refused; so is SQL carrying the marker of a
 // refusal whose error GORM dropped.
-func (p *Plugin) checkSent(stmt *gorm.Statement, sql string) error {
+func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string) error {
 	if err := refusalIn(sql); err != nil {
 		return err
 	}
@@ -106,5 +107,16 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, sql string) error {
 	if sc != nil && sc.global {
 		return nil
 	}
-	return p.checkRawMarked(sc, marksOf(stmt), sql, false)
+	scoped := false
+	if pool != nil {
+		if v, ok := p.boundTx.Load(pool); ok && sc != nil {
+			bound := v.(boundTenant)
+			if bound.tenant != sc.tenant {
+				return &StatementError{Tenant: sc.tenant, Err: ErrCrossTenant,
+					Detail: fmt.Sprintf("the transaction is bound to tenant %q", bound.tenant)}
+			}
+			scoped = bound.searchPath
+		}
+	}
+	return p.checkRawScoped(sc, marksOf(stmt), sql, scoped)
 }

@@ -29,28 +29,28 @@ func (g *guardedTx) Commit() error   { return g.ConnPool.(gorm.TxCommitter).Comm
 func (g *guardedTx) Rollback() error { return g.ConnPool.(gorm.TxCommitter).Rollback() }
 
 func (g *guardedPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if err := g.p.checkSent(g.stmt, query); err != nil {
+	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.PrepareContext(ctx, query)
 }
 
 func (g *guardedPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := g.p.checkSent(g.stmt, query); err != nil {
+	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.ExecContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if err := g.p.checkSent(g.stmt, query); err != nil {
+	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.QueryContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := g.p.checkSent(g.stmt, query); err != nil {
+	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
 		_ = g.stmt.AddError(err)
 		// A *sql.Row cannot be made with an error of one's own; one asked for
 		// on a cancelled context carries an error and reaches no connection.

@@ -1,0 +1,210 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"gorm.io/gorm"
+
+	"github.com/kirayedar/kirayedar"
+)
+
+// searchPathScoped reports whether a Transaction on e scopes raw SQL with
+// search_path, so raw SQL may name tenant tables unqualified.
+func (e *env) searchPathScoped() bool {
+	return e.tg.engine == "postgres" && e.tg.strategy == kirayedar.StrategySchema
+}
+
+// rawPosts names the posts table in raw SQL inside a Transaction for tenant:
+// unqualified where search_path scopes it, through Table otherwise.
+func (e *env) rawPosts(tenant string) (string, []any) {
+	if e.searchPathScoped() {
+		return "posts", nil
+	}
+	return "?", []any{kirayedar.Table(ctxFor(tenant), "posts")}
+}
+
+// A tenant transaction commits what fn wrote, for its tenant only, and raw
+// SQL in it reads and writes the tenant's tables.
+func TestTenantTransactionScopesRawSQL(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a, b := e.newTenant(t), e.newTenant(t)
+		seed(t, e, a)
+		seed(t, e, b)
+		before := e.count(t, a, "posts", "")
+
+		var raw int64
+		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			if err := tx.Create(&Post{Title: "in tx"}).Error; err != nil {
+				return err
+			}
+			posts, args := e.rawPosts(a)
+			if err := tx.Exec("INSERT INTO "+posts+" (tenant, title, views) VALUES (?, ?, ?)", append(args, a, "raw", 0)...).Error; err != nil {
+				return err
+			}
+			return tx.Raw("SELECT COUNT(*) FROM "+posts, args...).Scan(&raw).Error
+		})
+		must(t, err)
+		if raw != before+2 {
+			t.Errorf("raw SQL in the transaction counted %d posts, want %d", raw, before+2)
+		}
+		if n := e.count(t, a, "posts", ""); n != before+2 {
+			t.Errorf("tenant %s has %d posts after the commit, want %d", a, n, before+2)
+		}
+		if n := e.foreignRows(t, b, "posts"); n != 0 {
+			t.Errorf("tenant %s got %d rows of another tenant", b, n)
+		}
+		e.assertGlobalUntouched(t)
+	})
+}
+
+// The callback's error or panic rolls back everything it wrote, and no
+// search_path is left on any pooled connection.
+func TestTenantTransactionRollsBack(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a := e.newTenant(t)
+		errStop := errors.New("stop")
+		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			must(t, tx.Create(&Post{Title: "rolled back"}).Error)
+			return errStop
+		})
+		if !errors.Is(err, errStop) {
+			t.Errorf("Transaction returned %v, want the callback's error", err)
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Errorf("the panic became %v", r)
+				}
+			}()
+			_ = kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+				must(t, tx.Create(&Post{Title: "rolled back"}).Error)
+				panic("boom")
+			})
+		}()
+		if n := e.count(t, a, "posts", "title = ?", "rolled back"); n != 0 {
+			t.Errorf("%d posts survived the rollbacks", n)
+		}
+		if e.tg.engine == "postgres" {
+			// Every connection of the pool, held at once, has the default
+			// search_path again.
+			conns := make([]*gorm.DB, 0, 8)
+			for range 8 {
+				tx := e.admin().Begin()
+				must(t, tx.Error)
+				conns = append(conns, tx)
+			}
+			for _, tx := range conns {
+				var path string
+				must(t, tx.Raw("SHOW search_path").Scan(&path).Error)
+				if strings.Contains(path, a) {
+					t.Errorf("a pooled connection kept search_path %q", path)
+				}
+				must(t, tx.Rollback().Error)
+			}
+		}
+	})
+}
+
+// A tenant transaction is bound to its tenant: a statement in it for another
+// tenant is refused before it is sent, and raw SQL without a tenant too.
+func TestTenantTransactionIsBoundToItsTenant(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a, b := e.newTenant(t), e.newTenant(t)
+		_ = kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			if why := e.refusal(func() error {
+				return tx.WithContext(ctxFor(b)).Create(&Post{Title: "other"}).Error
+			}, kirayedar.ErrCrossTenant); why != "" {
+				t.Errorf("a statement for another tenant: %s", why)
+			}
+			if why := e.refusal(func() error {
+				return tx.WithContext(context.Background()).Exec("DELETE FROM posts").Error
+			}, kirayedar.ErrNoTenant, kirayedar.ErrUnroutable); why != "" {
+				t.Errorf("raw SQL without a tenant: %s", why)
+			}
+			return nil
+		})
+		if err := kirayedar.Transaction(ctx, e.db, "Bad-ID", func(*gorm.DB) error { return nil }); !errors.Is(err, kirayedar.ErrInvalidTenantID) {
+			t.Errorf("Transaction for an invalid ID: %v", err)
+		}
+	})
+}
+
+// Concurrent tenant transactions writing and reading with raw SQL, on a pool
+// smaller than the number of tenants (and, on one target, through
+// PgBouncer's transaction pooling): every row lands in its own tenant's
+// table and every read sees only its own tenant's rows.
+func TestConcurrentTenantTransactions(t *testing.T) {
+	const (
+		tenants   = 12
+		workers   = 16
+		perWorker = 40
+	)
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ids := make([]string, tenants)
+		written := make([]atomic.Int64, tenants)
+		for i := range ids {
+			ids[i] = e.newTenant(t)
+		}
+		var failures atomic.Int64
+		var once sync.Once
+		fail := func(format string, args ...any) {
+			failures.Add(1)
+			once.Do(func() { t.Errorf(format, args...) })
+		}
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewSource(int64(w)))
+				for i := range perWorker {
+					k := rng.Intn(tenants)
+					tenant := ids[k]
+					err := kirayedar.Transaction(context.Background(), e.db, tenant, func(tx *gorm.DB) error {
+						posts, args := e.rawPosts(tenant)
+						title := fmt.Sprintf("w%d-%d", w, i)
+						if err := tx.Exec("INSERT INTO "+posts+" (tenant, title, views) VALUES (?, ?, ?)", append(args, tenant, title, w)...).Error; err != nil {
+							return err
+						}
+						var foreign int64
+						if err := tx.Raw("SELECT COUNT(*) FROM "+posts+" WHERE tenant <> ?", append(args, tenant)...).Scan(&foreign).Error; err != nil {
+							return err
+						}
+						if foreign != 0 {
+							return fmt.Errorf("tenant %s read %d rows of other tenants", tenant, foreign)
+						}
+						return nil
+					})
+					if err != nil {
+						fail("worker %d: %v", w, err)
+						continue
+					}
+					written[k].Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		for k, id := range ids {
+			if n := e.count(t, id, "posts", ""); n != written[k].Load() {
+				t.Errorf("tenant %s has %d posts, %d were committed for it", id, n, written[k].Load())
+			}
+			if n := e.foreignRows(t, id, "posts"); n != 0 {
+				t.Errorf("tenant %s holds %d rows of other tenants", id, n)
+			}
+		}
+		e.assertGlobalUntouched(t)
+		if failures.Load() > 0 {
+			t.Errorf("%d transactions failed", failures.Load())
+		}
+	})
+}
