@@ -118,8 +118,8 @@ type Plugin struct {
 	// boundTx maps the connection pool of each running Transaction (a
 	// *sql.Tx) to its boundTenant.
 	boundTx sync.Map
-	names     nameCache
-	next      map[string]clause.ClauseBuilder // the clause builders we wrap
+	names   nameCache
+	next    map[string]clause.ClauseBuilder // the clause builders we wrap
 }
 
 // New returns the plugin for cfg. Nothing is checked until GORM calls

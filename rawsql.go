@@ -1,8 +1,8 @@
 package kirayedar
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
