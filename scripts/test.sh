@@ -323,6 +323,10 @@ drop_stale_test_databases() {
 }
 drop_stale_test_databases
 
+log "gofmt -l ."
+unformatted=$(gofmt -l .)
+[[ -z $unformatted ]] || die "not gofmt-ed: $unformatted"
+
 log "go vet ./..."
 go vet ./... || die "go vet failed"
 
