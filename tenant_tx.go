@@ -26,6 +26,9 @@ import (
 // PgBouncer's transaction pooling, since the setting lives exactly as long as
 // the transaction. On other engines and strategies raw SQL in fn names tenant
 // tables through Table, as anywhere else.
+//
+// Called with a db inside a Transaction for the same tenant, it runs fn in a
+// savepoint of it; for another tenant it fails with ErrCrossTenant.
 func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
 	p, err := pluginOf(db)
 	if err != nil {
@@ -33,6 +36,13 @@ func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *go
 	}
 	if err := p.ValidateTenantID(tenant); err != nil {
 		return &Error{Op: "transaction", Tenant: tenant, Err: err}
+	}
+	if v, ok := p.boundTx.Load(db.Statement.ConnPool); ok {
+		// Nested in a bound transaction: a savepoint of the same tenant's.
+		if outer := v.(boundTenant).tenant; outer != tenant {
+			return &Error{Op: "transaction", Tenant: tenant, Err: fmt.Errorf("%w: nested in a transaction bound to tenant %q", ErrCrossTenant, outer)}
+		}
+		return db.WithContext(NewContext(ctx, tenant)).Transaction(fn, opts...)
 	}
 	return db.WithContext(NewContext(ctx, tenant)).Transaction(func(tx *gorm.DB) error {
 		bound := boundTenant{tenant: tenant}

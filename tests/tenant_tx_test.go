@@ -133,6 +133,25 @@ func TestTenantTransactionIsBoundToItsTenant(t *testing.T) {
 			}
 			return nil
 		})
+		// Nested: a savepoint for the same tenant, refused for another.
+		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			if err := kirayedar.Transaction(ctx, tx, b, func(*gorm.DB) error { return nil }); !errors.Is(err, kirayedar.ErrCrossTenant) {
+				t.Errorf("a nested Transaction for another tenant: %v", err)
+			}
+			_ = kirayedar.Transaction(ctx, tx, a, func(inner *gorm.DB) error {
+				must(t, inner.Create(&Post{Title: "inner, rolled back"}).Error)
+				return errors.New("undo the savepoint")
+			})
+			posts, args := e.rawPosts(a)
+			return tx.Exec("INSERT INTO "+posts+" (tenant, title, views) VALUES (?, ?, ?)", append(args, a, "outer", 0)...).Error
+		})
+		must(t, err)
+		if n := e.count(t, a, "posts", "title = ?", "outer"); n != 1 {
+			t.Errorf("the outer transaction's raw insert after a nested one: %d rows", n)
+		}
+		if n := e.count(t, a, "posts", "title = ?", "inner, rolled back"); n != 0 {
+			t.Errorf("the rolled-back savepoint left %d rows", n)
+		}
 		if err := kirayedar.Transaction(ctx, e.db, "Bad-ID", func(*gorm.DB) error { return nil }); !errors.Is(err, kirayedar.ErrInvalidTenantID) {
 			t.Errorf("Transaction for an invalid ID: %v", err)
 		}
