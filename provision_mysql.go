@@ -97,7 +97,8 @@ func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migr
 // rename moves every table of the tenant's database into a new database,
 // with one atomic RENAME TABLE, then drops the emptied old one. The registry
 // row is marked "renaming" while the tables move, so a process that dies
-// half-way leaves a tenant that Exists reports missing rather than empty. A
+// half-way leaves a tenant that Exists reports missing rather than empty,
+// and the same Rename called again finishes or redoes it. A
 // failure is undone: the tables go back, and the new database, once empty,
 // is dropped; if they cannot go back, they stay in the new database, the row
 // stays "renaming", and the error says where they are. RENAME TABLE cannot
@@ -107,6 +108,13 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
 	e := pr.p.engine
 	return pr.onPinnedConn(ctx, []string{from, to}, func(conn *gorm.DB) error {
+		if st, err := pr.reg.status(conn, from); err != nil {
+			return err
+		} else if st == statusRenaming {
+			if done, err := b.resumeRename(conn, from, to); done || err != nil {
+				return err
+			}
+		}
 		if err := pr.renameChecks(conn, from, to); err != nil {
 			return err
 		}
@@ -157,6 +165,36 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 		}
 		return nil
 	})
+}
+
+// resumeRename finishes, or undoes, a rename of from to to that was cut off
+// (its row still "renaming"), as the tables' place tells: all moved to to,
+// it is finished (done); none moved, it is undone, and the caller starts the
+// rename over. Tables in both databases, or in neither, are left for an
+// operator, with an error saying where they are.
+func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, from, to string) (done bool, err error) {
+	e := b.pr.p.engine
+	var left, moved []schemaTable
+	if err := conn.Raw(e.SchemaTables(), from).Scan(&left).Error; err != nil {
+		return false, err
+	}
+	if err := conn.Raw(e.SchemaTables(), to).Scan(&moved).Error; err != nil {
+		return false, err
+	}
+	switch {
+	case len(left) == 0 && len(moved) > 0:
+		if err := b.pr.reg.rename(conn, from, to); err != nil {
+			return false, err
+		}
+		if err := conn.Exec(e.DropSchema(from)).Error; err != nil {
+			return true, fmt.Errorf("renamed, but dropping the emptied database %s failed: %w", e.QuoteIdent(from), err)
+		}
+		return true, nil
+	case len(left) > 0 && len(moved) == 0:
+		return false, b.undoRename(conn, from, to, nil, false)
+	}
+	return false, fmt.Errorf("an earlier rename of %s was cut off: database %s holds %d tables and %s holds %d; move them into one by hand, then rename again",
+		from, e.QuoteIdent(from), len(left), e.QuoteIdent(to), len(moved))
 }
 
 // undoRename puts a failed rename back: the tables into the old database if

@@ -245,3 +245,43 @@ func TestPrefixRenameRefusesWhatItWouldLose(t *testing.T) {
 		})
 	}
 }
+
+// On MySQL a rename cut off by a dying process leaves the tenant's row
+// "renaming". The same Rename called again finishes it when the tables had
+// moved, and starts it over when they had not; nothing is lost either way.
+func TestInterruptedMySQLRenameResumes(t *testing.T) {
+	for _, tg := range targets {
+		if tg.engine != "mysql" || tg.strategy != kirayedar.StrategySchema {
+			continue
+		}
+		t.Run(tg.String(), func(t *testing.T) {
+			e := newEnv(t, tg, nil)
+			ctx := context.Background()
+			eng := e.plugin.Engine()
+			registry := eng.RegistryName(e.global, "kirayedar_tenants")
+			for _, moved := range []bool{true, false} {
+				from, to := e.newTenant(t), e.tenantID()
+				t.Cleanup(func() { _ = e.prov.Drop(context.Background(), to) })
+				seed(t, e, from)
+				posts := e.count(t, from, "posts", "")
+				// What a process that died mid-rename leaves.
+				must(t, e.admin().Exec("UPDATE "+registry+" SET status = 'renaming' WHERE id = ?", from).Error)
+				must(t, e.admin().Exec(eng.CreateSchema(to)).Error)
+				if moved {
+					must(t, e.admin().Exec(eng.MoveTables(from, to, e.tablesOf(t, from))).Error)
+				}
+				if ok, _ := e.prov.Exists(ctx, from); ok {
+					t.Errorf("a tenant cut off mid-rename is reported ready")
+				}
+				must(t, e.prov.Rename(ctx, from, to))
+				if n := e.count(t, to, "posts", ""); n != posts {
+					t.Errorf("moved=%v: %d posts after resuming, want %d", moved, n, posts)
+				}
+				if ok, err := e.prov.Exists(ctx, to); !ok || err != nil {
+					t.Errorf("moved=%v: Exists(%s) = %v, %v", moved, to, ok, err)
+				}
+				e.assertNoTrace(t, from)
+			}
+		})
+	}
+}
