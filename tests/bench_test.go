@@ -368,3 +368,36 @@ func BenchmarkBuildPaired(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTenantTransaction measures a primary-key select in its own
+// transaction, on PostgreSQL: plain GORM's db.Transaction, and
+// kirayedar.Transaction under the schema strategy, which adds the
+// transaction-local set_config of search_path (one round trip) that makes
+// raw SQL inside resolve to the tenant, PgBouncer-safe.
+func BenchmarkTenantTransaction(b *testing.B) {
+	const engine = "postgres"
+	modes := benchModes(b, engine, []string{"plain", "schema"})
+	for _, m := range modes {
+		b.Run("mode="+m.name, func(b *testing.B) {
+			db, ids := m.db, m.ids
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				id := ids[i%len(ids)]
+				read := func(tx *gorm.DB) error {
+					var row BenchRow
+					return tx.First(&row, id).Error
+				}
+				var err error
+				if m.name == "plain" {
+					err = db.Transaction(read)
+				} else {
+					err = kirayedar.Transaction(db.Statement.Context, db, m.label, read)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
