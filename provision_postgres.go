@@ -100,5 +100,5 @@ func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) erro
 // resolve.
 func (b postgresSchemaBackend) searchPath(tx *gorm.DB, tenant string) error {
 	p := b.pr.p
-	return tx.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(tenant)+", "+p.engine.QuoteIdent(p.global)).Error
+	return tx.Exec(p.engine.SetLocalSearchPath(), p.searchPath(tenant)).Error
 }

@@ -260,7 +260,7 @@ func (b prefixBackend) enter(db *gorm.DB, _ string, fn func() error) error {
 	p := b.pr.p
 	switch p.engine {
 	case dialect.Postgres:
-		if err := db.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(p.global)).Error; err != nil {
+		if err := db.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(p.global)+", pg_temp").Error; err != nil {
 			return err
 		}
 	case dialect.MySQL:

@@ -2,7 +2,6 @@ package kirayedar
 
 import (
 	"context"
-	"fmt"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -104,19 +103,17 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string)
 		return err
 	}
 	sc := scopeOf(stmt.Context)
-	if sc != nil && sc.global {
-		return nil
-	}
 	scoped := false
 	if pool != nil {
-		if v, ok := p.boundTx.Load(pool); ok && sc != nil {
-			bound := v.(boundTenant)
-			if bound.tenant != sc.tenant {
-				return &StatementError{Tenant: sc.tenant, Err: ErrCrossTenant,
-					Detail: fmt.Sprintf("the transaction is bound to tenant %q", bound.tenant)}
+		if v, ok := p.boundTx.Load(txKey(pool)); ok {
+			var err error
+			if scoped, err = p.checkBound(sc, v.(boundTenant), sql); err != nil {
+				return err
 			}
-			scoped = bound.searchPath
 		}
+	}
+	if sc != nil && sc.global {
+		return nil
 	}
 	return p.checkRawScoped(sc, marksOf(stmt), sql, scoped)
 }

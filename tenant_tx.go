@@ -3,7 +3,9 @@ package kirayedar
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -12,23 +14,28 @@ import (
 
 // Transaction runs fn in one database transaction bound to tenant. The
 // transaction commits when fn returns nil and rolls back when it returns an
-// error or panics (the panic goes on); either way nothing of it is left on
-// the pooled connection.
+// error or panics (the panic goes on).
 //
 // Every statement fn sends through tx runs for tenant: tx's context carries
-// it. One for another tenant fails with ErrCrossTenant; one under
-// GlobalContext runs as written.
+// it. One for another tenant fails with ErrCrossTenant.
 //
 // On PostgreSQL under StrategySchema, the transaction's search_path is the
-// tenant's schema, then the global one, set with set_config(..., true), which
-// ends with the transaction. Raw SQL in fn (tx.Raw, tx.Exec) may then name
-// tenant tables unqualified, and they resolve to the tenant's: safely behind
-// PgBouncer's transaction pooling, since the setting lives exactly as long as
-// the transaction. On other engines and strategies raw SQL in fn names tenant
-// tables through Table, as anywhere else.
+// tenant's schema, then the global one, then pg_temp, set with
+// set_config(..., true), which ends with the transaction. Raw SQL in fn
+// (tx.Raw, tx.Exec) may then name tenant tables unqualified, and they
+// resolve to the tenant's: safely behind PgBouncer's transaction pooling,
+// since the setting lives exactly as long as the transaction. To keep it
+// so, SQL in fn that would change session state or end the transaction
+// (SET or RESET of search_path, set_config('search_path', ...), DISCARD,
+// COMMIT, ROLLBACK other than to a savepoint, BEGIN) is refused with
+// ErrUnroutable, and statements under GlobalContext may not name tenant
+// tables unqualified (they would be the tenant's). On other engines and
+// strategies raw SQL in fn names tenant tables through Table, as anywhere
+// else.
 //
-// Called with a db inside a Transaction for the same tenant, it runs fn in a
-// savepoint of it; for another tenant it fails with ErrCrossTenant.
+// db must not be in a transaction already, unless it is one Transaction
+// started for the same tenant: then fn runs in a savepoint of it. For another
+// tenant that fails with ErrCrossTenant.
 func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *gorm.DB) error, opts ...*sql.TxOptions) error {
 	p, err := pluginOf(db)
 	if err != nil {
@@ -37,27 +44,39 @@ func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *go
 	if err := p.ValidateTenantID(tenant); err != nil {
 		return &Error{Op: "transaction", Tenant: tenant, Err: err}
 	}
-	if v, ok := p.boundTx.Load(db.Statement.ConnPool); ok {
-		// Nested in a bound transaction: a savepoint of the same tenant's.
+	if v, ok := p.boundTx.Load(txKey(db.Statement.ConnPool)); ok {
 		if outer := v.(boundTenant).tenant; outer != tenant {
 			return &Error{Op: "transaction", Tenant: tenant, Err: fmt.Errorf("%w: nested in a transaction bound to tenant %q", ErrCrossTenant, outer)}
 		}
-		return db.WithContext(NewContext(ctx, tenant)).Transaction(fn, opts...)
+		if db.DisableNestedTransaction {
+			return &Error{Op: "transaction", Tenant: tenant, Err: errors.New("nested in a transaction, with nested transactions (savepoints) disabled")}
+		}
+		return db.WithContext(NewContext(ctx, tenant)).Transaction(fn)
+	}
+	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
+		// Its search_path would outlive the savepoint GORM would make.
+		return &Error{Op: "transaction", Tenant: tenant, Err: errors.New("db is in a transaction already; start Transaction from the connection pool")}
 	}
 	return db.WithContext(NewContext(ctx, tenant)).Transaction(func(tx *gorm.DB) error {
 		bound := boundTenant{tenant: tenant}
 		if p.engine == dialect.Postgres && p.strategy == StrategySchema {
-			path := p.engine.QuoteIdent(tenant) + ", " + p.engine.QuoteIdent(p.global)
-			if err := tx.Exec(p.engine.SetLocalSearchPath(), path).Error; err != nil {
+			if err := tx.Exec(p.engine.SetLocalSearchPath(), p.searchPath(tenant)).Error; err != nil {
 				return &Error{Op: "transaction", Tenant: tenant, Err: fmt.Errorf("setting search_path: %w", err)}
 			}
 			bound.searchPath = true
 		}
-		pool := tx.Statement.ConnPool
-		p.boundTx.Store(pool, bound)
-		defer p.boundTx.Delete(pool)
+		key := txKey(tx.Statement.ConnPool)
+		p.boundTx.Store(key, bound)
+		defer p.boundTx.Delete(key)
 		return fn(tx)
 	}, opts...)
+}
+
+// searchPath is the search_path that makes tenant's tables resolve first:
+// the tenant's schema, the global one (for types and extensions), and
+// pg_temp last, which PostgreSQL would otherwise search first.
+func (p *Plugin) searchPath(tenant string) string {
+	return p.engine.QuoteIdent(tenant) + ", " + p.engine.QuoteIdent(p.global) + ", pg_temp"
 }
 
 // boundTenant is what a running Transaction is bound to.
@@ -66,4 +85,91 @@ type boundTenant struct {
 	// searchPath: the transaction's search_path resolves unqualified names
 	// to the tenant's tables.
 	searchPath bool
+}
+
+// txKey is what identifies a transaction whatever wraps it: the plugin's
+// send-time guard, or the *gorm.PreparedStmtTX of a PrepareStmt session.
+func txKey(pool gorm.ConnPool) any {
+	for {
+		switch c := pool.(type) {
+		case interface{ guarded() *guardedPool }:
+			pool = c.guarded().ConnPool
+		case *gorm.PreparedStmtTX:
+			if c.Tx == nil {
+				return c
+			}
+			pool = c.Tx
+		default:
+			return pool
+		}
+	}
+}
+
+// checkBound checks a statement sent in a bound transaction: it must be for
+// the bound tenant (or global), must not change the transaction's session
+// state, and under GlobalContext must not name tenant tables unqualified
+// where search_path would make them the tenant's. scoped reports whether
+// unqualified tenant tables resolve to the statement's tenant.
+func (p *Plugin) checkBound(sc *scope, bound boundTenant, sql string) (scoped bool, err error) {
+	if sc != nil && !sc.global && bound.tenant != sc.tenant {
+		return false, &StatementError{Tenant: sc.tenant, Err: ErrCrossTenant,
+			Detail: fmt.Sprintf("the transaction is bound to tenant %q", bound.tenant)}
+	}
+	if !bound.searchPath {
+		return false, nil
+	}
+	if what := sessionChange(p.engine, sql); what != "" {
+		return false, &StatementError{Tenant: bound.tenant, Err: ErrUnroutable,
+			Detail: what + " inside kirayedar.Transaction would undo its search_path; end fn instead"}
+	}
+	if sc != nil && sc.global {
+		// Checked as if it had no tenant: unqualified tenant tables refused.
+		return false, p.checkRawScoped(nil, nil, sql, false)
+	}
+	return sc != nil, nil // without a tenant, the usual refusals stand
+}
+
+// sessionChange names what in sql would change the session's search_path or
+// end the transaction, or returns "".
+func sessionChange(e dialect.Engine, sql string) string {
+	lx := lexer{s: sql, engine: e}
+	start := true // at the start of a statement
+	for {
+		tok := lx.next()
+		switch tok.kind {
+		case tokEOF:
+			return ""
+		case tokPunct:
+			start = tok.text == ";"
+			continue
+		case tokString, tokQuoted:
+			if strings.EqualFold(tok.text, "search_path") {
+				return "a change of search_path"
+			}
+		case tokWord:
+			word := strings.ToLower(tok.text)
+			if word == "search_path" {
+				return "a change of search_path"
+			}
+			if start {
+				switch word {
+				case "commit", "end", "abort", "begin", "start", "discard", "reset":
+					return strings.ToUpper(word)
+				case "rollback":
+					if next := lx.peek(); !(next.kind == tokWord && strings.EqualFold(next.text, "to")) {
+						return "ROLLBACK"
+					}
+				case "prepare":
+					if next := lx.peek(); next.kind == tokWord && strings.EqualFold(next.text, "transaction") {
+						return "PREPARE TRANSACTION"
+					}
+				case "set":
+					if next := lx.peek(); next.kind == tokWord && (strings.EqualFold(next.text, "role") || strings.EqualFold(next.text, "session")) {
+						return "SET " + strings.ToUpper(next.text)
+					}
+				}
+			}
+		}
+		start = false
+	}
 }

@@ -227,3 +227,99 @@ func TestConcurrentTenantTransactions(t *testing.T) {
 		}
 	})
 }
+
+// Inside a Transaction whose search_path scopes raw SQL, nothing may undo
+// that scope: SQL that changes search_path or ends the transaction is
+// refused, GlobalContext statements may not name tenant tables unqualified
+// (they would be the tenant's), and a temporary table cannot shadow a
+// tenant table.
+func TestTenantTransactionScopeCannotBeUndone(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		if !e.searchPathScoped() {
+			t.Skip("search_path scoping is for PostgreSQL's schema strategy")
+		}
+		ctx := context.Background()
+		a, b := e.newTenant(t), e.newTenant(t)
+		seed(t, e, b)
+		ran := false
+		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			ran = true
+			for _, sql := range []string{
+				`SET LOCAL search_path TO "` + b + `"`,
+				`SET search_path = "` + b + `"`,
+				`SELECT set_config('search_path', '"` + b + `"', true)`,
+				`RESET search_path`,
+				`RESET ALL`,
+				`DISCARD ALL`,
+				`COMMIT`,
+				`ROLLBACK`,
+				`END`,
+				`SELECT 1; COMMIT`,
+				`SET ROLE postgres`,
+			} {
+				if why := e.refusal(func() error { return tx.Exec(sql).Error }, kirayedar.ErrUnroutable); why != "" {
+					t.Errorf("%s: %s", sql, why)
+				}
+			}
+			must(t, tx.Exec("SAVEPOINT sp").Error)
+			must(t, tx.Exec("ROLLBACK TO SAVEPOINT sp").Error)
+
+			global := tx.WithContext(kirayedar.GlobalContext(ctx))
+			if why := e.refusal(func() error { return global.Create(&Post{Tenant: "global", Title: "x"}).Error },
+				kirayedar.ErrNoTenant, kirayedar.ErrUnroutable); why != "" {
+				t.Errorf("a GlobalContext write to a tenant table: %s", why)
+			}
+			var plans int64
+			must(t, global.Model(&Plan{}).Count(&plans).Error)
+
+			must(t, tx.Exec("CREATE TEMP TABLE posts ON COMMIT DROP AS SELECT 1 AS id, 'temp'::text AS tenant, 'from-temp'::text AS title").Error)
+			var fromTemp int64
+			must(t, tx.Raw("SELECT COUNT(*) FROM posts WHERE title = 'from-temp'").Scan(&fromTemp).Error)
+			if fromTemp != 0 {
+				t.Errorf("a temporary table shadowed the tenant's posts")
+			}
+			return nil
+		})
+		must(t, err)
+		if !ran {
+			t.Fatal("fn did not run")
+		}
+		if n := e.count(t, "", "posts", ""); n != 1 {
+			t.Errorf("the global copy of posts has %d rows", n)
+		}
+	})
+}
+
+// The binding holds whatever wraps the transaction, and Transaction is not
+// nested in a transaction it did not start, whose savepoint would carry its
+// search_path past its end.
+func TestTenantTransactionBindingHolds(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		a, b := e.newTenant(t), e.newTenant(t)
+		ran := false
+		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			ran = true
+			ps := tx.Session(&gorm.Session{PrepareStmt: true})
+			if why := e.refusal(func() error { return ps.WithContext(ctxFor(b)).Create(&Post{Title: "other"}).Error },
+				kirayedar.ErrCrossTenant); why != "" {
+				t.Errorf("another tenant through a PrepareStmt session: %s", why)
+			}
+			if err := kirayedar.Transaction(ctx, ps, b, func(*gorm.DB) error { return nil }); !errors.Is(err, kirayedar.ErrCrossTenant) {
+				t.Errorf("a nested Transaction for another tenant through a PrepareStmt session: %v", err)
+			}
+			return nil
+		})
+		must(t, err)
+		if !ran {
+			t.Fatal("fn did not run")
+		}
+		err = e.db.Transaction(func(plain *gorm.DB) error {
+			if err := kirayedar.Transaction(ctx, plain, a, func(*gorm.DB) error { return nil }); err == nil {
+				t.Error("Transaction nested in a plain GORM transaction was not refused")
+			}
+			return nil
+		})
+		must(t, err)
+	})
+}
