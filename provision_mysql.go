@@ -108,10 +108,12 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
 	e := pr.p.engine
 	return pr.onPinnedConn(ctx, []string{from, to}, func(conn *gorm.DB) error {
-		if st, err := pr.reg.status(conn, from); err != nil {
+		row, _, err := pr.reg.row(conn, from)
+		if err != nil {
 			return err
-		} else if st == statusRenaming {
-			if done, err := b.resumeRename(conn, from, to); done || err != nil {
+		}
+		if row.Status == statusRenaming {
+			if done, err := b.resumeRename(conn, row, to); done || err != nil {
 				return err
 			}
 		}
@@ -143,22 +145,27 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 		if err := conn.Raw(e.SchemaCharset(), from).Scan(&charset).Error; err != nil {
 			return err
 		}
-		if err := conn.Exec(e.CreateSchemaLike(to, charset.CharacterSet, charset.Collation)).Error; err != nil {
+		// Marked first, with its target, so that a process dying from here
+		// on leaves what the same Rename can finish or redo.
+		if err := pr.reg.markRenaming(conn, from, to); err != nil {
 			return err
 		}
 		moved := false
-		err := pr.reg.setStatus(conn, from, statusRenaming)
+		err = conn.Exec(e.CreateSchemaLike(to, charset.CharacterSet, charset.Collation)).Error
+		// absent found no such database under our locks, so one there now
+		// is ours, unless MySQL says it existed (1007): someone else's.
+		created := err == nil || !strings.Contains(err.Error(), "1007")
 		if err == nil && len(names) > 0 {
 			err = conn.Exec(e.MoveTables(from, to, names)).Error
 			moved = err == nil
 		}
 		if err == nil {
-			err = pr.reg.rename(conn, from, to)
+			err = pr.reg.finishRename(conn, from, to, row.migratedTo())
 		}
 		if err != nil {
 			detached, cancel := pr.detached(ctx, conn)
 			defer cancel()
-			return compensate(err, b.undoRename(detached, from, to, names, moved))
+			return compensate(err, b.undoRename(detached, from, to, names, moved, created, row.migratedTo()))
 		}
 		if err := conn.Exec(e.DropSchema(from)).Error; err != nil {
 			return fmt.Errorf("renamed, but dropping the emptied database %s failed: %w", e.QuoteIdent(from), err)
@@ -167,13 +174,18 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 	})
 }
 
-// resumeRename finishes, or undoes, a rename of from to to that was cut off
-// (its row still "renaming"), as the tables' place tells: all moved to to,
+// resumeRename finishes, or undoes, a rename cut off (its row still
+// "renaming"), as the tables' place tells: all moved to the recorded target,
 // it is finished (done); none moved, it is undone, and the caller starts the
-// rename over. Tables in both databases, or in neither, are left for an
-// operator, with an error saying where they are.
-func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, from, to string) (done bool, err error) {
+// rename over. A call naming another target than the one recorded, tables in
+// both databases, or in neither, are refused, with an error saying where
+// things are.
+func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, row registryRow, to string) (done bool, err error) {
 	e := b.pr.p.engine
+	from := row.ID
+	if recorded := row.renameTarget(); recorded != to {
+		return false, fmt.Errorf("a rename of %s to %q was cut off; call Rename(%s, %s) to finish or undo it", from, recorded, from, recorded)
+	}
 	var left, moved []schemaTable
 	if err := conn.Raw(e.SchemaTables(), from).Scan(&left).Error; err != nil {
 		return false, err
@@ -183,7 +195,7 @@ func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, from, to string) (done b
 	}
 	switch {
 	case len(left) == 0 && len(moved) > 0:
-		if err := b.pr.reg.rename(conn, from, to); err != nil {
+		if err := b.pr.reg.finishRename(conn, from, to, ""); err != nil {
 			return false, err
 		}
 		if err := conn.Exec(e.DropSchema(from)).Error; err != nil {
@@ -191,22 +203,26 @@ func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, from, to string) (done b
 		}
 		return true, nil
 	case len(left) > 0 && len(moved) == 0:
-		return false, b.undoRename(conn, from, to, nil, false)
+		// to was absent when the rename was marked, under the same locks.
+		return false, b.undoRename(conn, from, to, nil, false, true, "")
 	}
-	return false, fmt.Errorf("an earlier rename of %s was cut off: database %s holds %d tables and %s holds %d; move them into one by hand, then rename again",
+	return false, fmt.Errorf("a rename of %s was cut off: database %s holds %d tables and %s holds %d; move them into one by hand, then rename again",
 		from, e.QuoteIdent(from), len(left), e.QuoteIdent(to), len(moved))
 }
 
 // undoRename puts a failed rename back: the tables into the old database if
-// they moved, then the new database dropped once it is empty, then the
-// registry row ready again. Tables that cannot move back stay where they
-// are, with the row still "renaming".
-func (b mysqlSchemaBackend) undoRename(conn *gorm.DB, from, to string, names []string, moved bool) error {
+// they moved, then the new database, if the rename created it, dropped once
+// it is empty, then the registry row ready again. Tables that cannot move
+// back stay where they are, with the row still "renaming".
+func (b mysqlSchemaBackend) undoRename(conn *gorm.DB, from, to string, names []string, moved, created bool, fingerprint string) error {
 	e := b.pr.p.engine
 	if moved {
 		if err := conn.Exec(e.MoveTables(to, from, names)).Error; err != nil {
 			return fmt.Errorf("the tables are in database %s and could not move back (the registry still marks %s as renaming): %w", e.QuoteIdent(to), from, err)
 		}
+	}
+	if !created {
+		return b.pr.reg.restoreReady(conn, from, fingerprint)
 	}
 	var left []schemaTable
 	if err := conn.Raw(e.SchemaTables(), to).Scan(&left).Error; err != nil {
@@ -218,7 +234,7 @@ func (b mysqlSchemaBackend) undoRename(conn *gorm.DB, from, to string, names []s
 	if err := conn.Exec(e.DropSchema(to)).Error; err != nil {
 		return err
 	}
-	return b.pr.reg.setStatus(conn, from, statusReady)
+	return b.pr.reg.restoreReady(conn, from, fingerprint)
 }
 
 // schemaTable and schemaCharset are rows of the MySQL catalog queries.

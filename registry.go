@@ -106,9 +106,36 @@ func (r registry) migrated(db *gorm.DB, tenant, fingerprint string) error {
 		statusReady, fingerprint, time.Now().UTC(), tenant).Error
 }
 
-// setStatus changes the status of the tenant's row.
-func (r registry) setStatus(db *gorm.DB, tenant, status string) error {
-	return db.Exec("UPDATE "+r.table+" SET status = ? WHERE id = ?", status, tenant).Error
+// markRenaming marks a row "renaming" and records the rename's target in its
+// fingerprint column (">" + to: the column has room for an ID, not for an ID
+// and a fingerprint), so that the same Rename, called again after a process
+// died, knows what it was doing. finishRename writes the fingerprint back.
+func (r registry) markRenaming(db *gorm.DB, from, to string) error {
+	return db.Exec("UPDATE "+r.table+" SET status = ?, fingerprint = ? WHERE id = ?",
+		statusRenaming, ">"+to, from).Error
+}
+
+// finishRename moves a "renaming" row to its new ID, ready, migrated to
+// fingerprint ("" when it is not known any more: the next MigrateAll
+// migrates the tenant once).
+func (r registry) finishRename(db *gorm.DB, from, to, fingerprint string) error {
+	return db.Exec("UPDATE "+r.table+" SET id = ?, status = ?, fingerprint = ? WHERE id = ?",
+		to, statusReady, fingerprint, from).Error
+}
+
+// renameTarget returns the target a "renaming" row recorded, or "".
+func (r registryRow) renameTarget() string {
+	to, _ := strings.CutPrefix(r.Fingerprint, ">")
+	if to == r.Fingerprint {
+		return ""
+	}
+	return to
+}
+
+// restoreReady makes a row ready again with the fingerprint it had, as an
+// undone rename leaves it.
+func (r registry) restoreReady(db *gorm.DB, tenant, fingerprint string) error {
+	return db.Exec("UPDATE "+r.table+" SET status = ?, fingerprint = ? WHERE id = ?", statusReady, fingerprint, tenant).Error
 }
 
 // rename moves a row to a new ID and marks it ready.

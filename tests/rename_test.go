@@ -265,13 +265,21 @@ func TestInterruptedMySQLRenameResumes(t *testing.T) {
 				seed(t, e, from)
 				posts := e.count(t, from, "posts", "")
 				// What a process that died mid-rename leaves.
-				must(t, e.admin().Exec("UPDATE "+registry+" SET status = 'renaming' WHERE id = ?", from).Error)
+				must(t, e.admin().Exec("UPDATE "+registry+" SET status = 'renaming', fingerprint = CONCAT('>', ?) WHERE id = ?", to, from).Error)
 				must(t, e.admin().Exec(eng.CreateSchema(to)).Error)
 				if moved {
 					must(t, e.admin().Exec(eng.MoveTables(from, to, e.tablesOf(t, from))).Error)
 				}
 				if ok, _ := e.prov.Exists(ctx, from); ok {
 					t.Errorf("a tenant cut off mid-rename is reported ready")
+				}
+				// Only the recorded target may finish it.
+				before := e.catalog(t)
+				if err := e.prov.Rename(ctx, from, e.tenantID()); err == nil || !strings.Contains(err.Error(), to) {
+					t.Errorf("moved=%v: resuming toward another target: %v", moved, err)
+				}
+				if after := e.catalog(t); after != before {
+					t.Errorf("moved=%v: a refused resume changed the catalog: %s", moved, catalogDiff(before, after))
 				}
 				must(t, e.prov.Rename(ctx, from, to))
 				if n := e.count(t, to, "posts", ""); n != posts {
