@@ -39,7 +39,6 @@ MY_PORT=3306
 TEST_DB=test
 MARIADB_LOG="${TMPDIR:-/tmp}/kirayedar-mariadbd.log"
 BOUNCER_PORT=6442
-BOUNCER_DIR=/tmp/kirayedar-pgbouncer
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() {
@@ -236,10 +235,22 @@ ensure_pgbouncer() {
 		log "PgBouncer is running on $PG_HOST:$BOUNCER_PORT"
 		return 0
 	fi
-	local bin
+	local bin home dir
 	bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
-	[[ -x $bin ]] || die "pgbouncer not found"
+	[[ -x $bin ]] || die "pgbouncer not found (set KIRAYEDAR_PGBOUNCER_DSN=off to skip the PgBouncer tests)"
+	# In the postgres user's home, not in world-writable /tmp.
+	home=$(getent passwd postgres | cut -d: -f6)
+	[[ -n $home && -d $home ]] || die "the postgres user has no home directory for PgBouncer's files"
+	dir=$home/kirayedar-pgbouncer
+	BOUNCER_DIR=$dir
 	as_root mkdir -p "$BOUNCER_DIR"
+	# A pidfile left by a PgBouncer that is gone (its pid reused, say)
+	# makes the new one refuse to start.
+	local pid
+	pid=$(as_root cat "$BOUNCER_DIR/pgbouncer.pid" 2>/dev/null || true)
+	if [[ -n $pid ]] && ! grep -qs pgbouncer "/proc/$pid/cmdline"; then
+		as_root rm -f "$BOUNCER_DIR/pgbouncer.pid"
+	fi
 	as_root tee "$BOUNCER_DIR/pgbouncer.ini" >/dev/null <<INI
 [databases]
 * = host=$PG_HOST port=$PG_PORT
@@ -266,7 +277,7 @@ INI
 		as_root -u postgres "$bin" -d "$BOUNCER_DIR/pgbouncer.ini" || log "pgbouncer -d failed; waiting anyway"
 	fi
 	wait_until "PgBouncer on $PG_HOST:$BOUNCER_PORT" bouncer_ready ||
-		die "PgBouncer is not answering on $PG_HOST:$BOUNCER_PORT (see $BOUNCER_DIR/pgbouncer.log)"
+		die "PgBouncer is not answering on $PG_HOST:$BOUNCER_PORT (see $BOUNCER_DIR/pgbouncer.log; KIRAYEDAR_PGBOUNCER_DSN=off skips its tests)"
 }
 
 # ---------------------------------------------------------------- main

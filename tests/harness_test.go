@@ -51,6 +51,7 @@ var targets = []target{
 	{engine: "mysql", strategy: kirayedar.StrategyPrefix},
 	{engine: "sqlite", strategy: kirayedar.StrategyPrefix},
 	{engine: "postgres", strategy: kirayedar.StrategySchema, via: "pgbouncer"},
+	{engine: "postgres", strategy: kirayedar.StrategyPrefix, via: "pgbouncer"},
 }
 
 const (
