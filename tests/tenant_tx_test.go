@@ -120,7 +120,9 @@ func TestTenantTransactionIsBoundToItsTenant(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, e *env) {
 		ctx := context.Background()
 		a, b := e.newTenant(t), e.newTenant(t)
-		_ = kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+		ran := false
+		must(t, kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
+			ran = true
 			if why := e.refusal(func() error {
 				return tx.WithContext(ctxFor(b)).Create(&Post{Title: "other"}).Error
 			}, kirayedar.ErrCrossTenant); why != "" {
@@ -132,16 +134,22 @@ func TestTenantTransactionIsBoundToItsTenant(t *testing.T) {
 				t.Errorf("raw SQL without a tenant: %s", why)
 			}
 			return nil
-		})
+		}))
+		if !ran {
+			t.Fatal("fn did not run")
+		}
 		// Nested: a savepoint for the same tenant, refused for another.
 		err := kirayedar.Transaction(ctx, e.db, a, func(tx *gorm.DB) error {
 			if err := kirayedar.Transaction(ctx, tx, b, func(*gorm.DB) error { return nil }); !errors.Is(err, kirayedar.ErrCrossTenant) {
 				t.Errorf("a nested Transaction for another tenant: %v", err)
 			}
-			_ = kirayedar.Transaction(ctx, tx, a, func(inner *gorm.DB) error {
+			errUndo := errors.New("undo the savepoint")
+			if err := kirayedar.Transaction(ctx, tx, a, func(inner *gorm.DB) error {
 				must(t, inner.Create(&Post{Title: "inner, rolled back"}).Error)
-				return errors.New("undo the savepoint")
-			})
+				return errUndo
+			}); !errors.Is(err, errUndo) {
+				t.Errorf("the nested Transaction returned %v", err)
+			}
 			posts, args := e.rawPosts(a)
 			return tx.Exec("INSERT INTO "+posts+" (tenant, title, views) VALUES (?, ?, ?)", append(args, a, "outer", 0)...).Error
 		})
