@@ -220,10 +220,16 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate f
 	replayable := pr.replayable()
 	keep := replayable
 	if replayable {
-		d, recorded, err := pr.ddl.acquire(ctx, key)
+		// Waiting for another worker's recording is bounded like a lock wait;
+		// past it, this tenant migrates on its own without recording.
+		wctx, cancel := context.WithTimeout(ctx, pr.lockWait(ctx))
+		d, recorded, err := pr.ddl.acquire(wctx, key)
+		cancel()
 		switch {
-		case err != nil:
+		case err != nil && ctx.Err() != nil:
 			return err
+		case err != nil:
+			keep = false
 		case d == nil:
 			defer recorded()
 		case !fallback:

@@ -22,6 +22,9 @@ const (
 	statusProvisioning = "provisioning"
 	statusReady        = "ready"
 	statusRenaming     = "renaming"
+	// statusMissing is never written: it is how a ready row whose schema was
+	// dropped by hand reads (PostgreSQL, StrategySchema).
+	statusMissing = "missing"
 )
 
 type registry struct {
@@ -167,9 +170,16 @@ func (r registry) list(db *gorm.DB) ([]string, error) {
 	return ids, err
 }
 
-// all returns every row, ready or not, sorted by ID: one query.
+// all returns every row, ready or not, sorted by ID: one query. On
+// PostgreSQL under StrategySchema a ready row whose schema is gone reads
+// "missing", as Exists and List do not report it.
 func (r registry) all(db *gorm.DB) ([]registryRow, error) {
 	rows := []registryRow{}
-	err := db.Raw("SELECT " + registryColumns + " FROM " + r.table + " r ORDER BY r.id").Scan(&rows).Error
+	query := "SELECT " + registryColumns + " FROM " + r.table + " r ORDER BY r.id"
+	if r.namespaces {
+		query = "SELECT r.id, CASE WHEN r.status = '" + statusReady + "' AND n.nspname IS NULL THEN '" + statusMissing + "' ELSE r.status END AS status," +
+			" r.fingerprint, r.created_at, r.migrated_at FROM " + r.table + " r LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = r.id ORDER BY r.id"
+	}
+	err := db.Raw(query).Scan(&rows).Error
 	return rows, err
 }

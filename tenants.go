@@ -10,8 +10,10 @@ import (
 type TenantInfo struct {
 	ID string `json:"id"`
 	// Status is "ready"; "provisioning" for a Create under way on MySQL
-	// or cut off there (the next Create cleans it up); or "renaming" for a
-	// Rename under way on MySQL or cut off while moving tables.
+	// or cut off there (the next Create cleans it up); "renaming" for a
+	// Rename under way on MySQL or cut off (the same Rename called again
+	// finishes it); or "missing" for a ready tenant whose schema is gone
+	// (PostgreSQL, StrategySchema), which Exists and List leave out too.
 	Status string `json:"status"`
 	// Current reports whether the tenant was last migrated to the tenant
 	// models' current fingerprint; a ready tenant that is not is behind,

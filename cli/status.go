@@ -19,7 +19,7 @@ type statusDoc struct {
 	Total       int                    `json:"total"`
 	Current     int                    `json:"current"`
 	Behind      int                    `json:"behind"`    // ready, not at Fingerprint
-	NotReady    int                    `json:"not_ready"` // provisioning or renaming
+	NotReady    int                    `json:"not_ready"` // provisioning, renaming or missing
 }
 
 func (a *app) statusCommand() *cobra.Command {

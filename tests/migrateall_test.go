@@ -349,3 +349,37 @@ func TestMigrationReplayNeedsTheSameStartingTables(t *testing.T) {
 		})
 	}
 }
+
+// A tenant whose schema was dropped by hand reads "missing" in Tenants, as
+// Exists and List leave it out, and MigrateAll leaves it alone.
+func TestTenantsReportsAMissingSchema(t *testing.T) {
+	for _, tg := range targets {
+		if tg.engine != "postgres" || tg.strategy != kirayedar.StrategySchema {
+			continue
+		}
+		t.Run(tg.String(), func(t *testing.T) {
+			e := newEnv(t, tg, nil)
+			ctx := context.Background()
+			id := e.newTenant(t)
+			must(t, e.admin().Exec(e.plugin.Engine().DropSchema(id)).Error)
+			infos, err := e.prov.Tenants(ctx)
+			must(t, err)
+			found := false
+			for _, info := range infos {
+				if info.ID == id {
+					found = true
+					if info.Status != "missing" || info.Current {
+						t.Errorf("a tenant without its schema reads %+v", info)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("Tenants left out %s", id)
+			}
+			report, err := e.prov.MigrateAll(ctx, kirayedar.MigrateOptions{Tenants: []string{id}})
+			if !errors.Is(err, kirayedar.ErrTenantNotFound) || report.Failed != 1 {
+				t.Errorf("MigrateAll of a tenant without its schema: %v, %+v", err, report.Results)
+			}
+		})
+	}
+}
