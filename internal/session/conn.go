@@ -1,0 +1,224 @@
+package session
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/kirayedar/kirayedar/dialect"
+)
+
+// conn is one physical connection and what it is known to be set for.
+type conn struct {
+	inner driver.Conn
+	c     *Connector
+
+	cur   string // the tenant (or "" for global) name resolution follows
+	known bool   // cur is certain
+	bad   bool   // the state is unknown after a failure: never reused
+
+	inTx      bool
+	base      string // PostgreSQL: cur at BEGIN, what in-transaction (LOCAL) switches revert to
+	baseKnown bool
+}
+
+var _ interface {
+	driver.Conn
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.ConnPrepareContext
+	driver.ConnBeginTx
+	driver.NamedValueChecker
+	driver.SessionResetter
+	driver.Validator
+	driver.Pinger
+} = (*conn)(nil)
+
+// ensure sets the connection for ctx's target unless it is set for it.
+func (w *conn) ensure(ctx context.Context) (string, error) {
+	if w.bad {
+		return "", driver.ErrBadConn
+	}
+	target, err := w.c.opts.Target(ctx)
+	if err != nil {
+		return "", err
+	}
+	if w.known && w.cur == target {
+		return target, nil
+	}
+	return target, w.switchTo(ctx, target)
+}
+
+func (w *conn) switchTo(ctx context.Context, target string) error {
+	opts := w.c.opts
+	fail := func(err error) error {
+		w.bad = true // what the server did is unknown: the connection goes
+		if !w.inTx && ctx.Err() == nil {
+			return driver.ErrBadConn // nothing of the statement was sent: database/sql retries elsewhere
+		}
+		return fmt.Errorf("session: switching to %q: %w", target, err)
+	}
+	if opts.beforeSwitch != nil {
+		if err := opts.beforeSwitch(); err != nil {
+			return fail(err)
+		}
+	}
+	w.c.switches.Add(1)
+	name := target
+	if name == "" {
+		name = opts.Global
+	}
+	if opts.Engine == dialect.Postgres {
+		path := opts.Engine.QuoteIdent(opts.Global) + ", pg_temp"
+		if target != "" {
+			path = opts.Engine.QuoteIdent(target) + ", " + path
+		}
+		local := "false"
+		if w.inTx {
+			local = "true" // undone with the transaction, like base
+		}
+		// One round trip that also proves the schema exists: with none,
+		// no row, nothing set, and unqualified names would have fallen
+		// through to the global schema.
+		q := "SELECT pg_catalog.set_config('search_path', '" + path + "', " + local + ") FROM pg_catalog.pg_namespace WHERE nspname = '" + name + "'"
+		res, err := w.inner.(driver.ExecerContext).ExecContext(ctx, q, nil)
+		if err != nil {
+			return fail(err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fail(err)
+		} else if n != 1 {
+			return fmt.Errorf("session: switching to %q: %w", name, ErrNotFound)
+		}
+	} else {
+		_, err := w.inner.(driver.ExecerContext).ExecContext(ctx, "USE "+opts.Engine.QuoteIdent(name), nil)
+		if err != nil {
+			if strings.Contains(err.Error(), "1049") { // unknown database: nothing changed
+				return fmt.Errorf("session: switching to %q: %w", name, ErrNotFound)
+			}
+			return fail(err)
+		}
+	}
+	w.cur, w.known = target, true
+	return nil
+}
+
+// keyed gives each tenant its own entry in pgx's statement cache, so that a
+// statement planned for one tenant's table is never run on another's.
+func (w *conn) keyed(target, q string) string {
+	if w.c.opts.Engine != dialect.Postgres || target == "" {
+		return q
+	}
+	return "/* tenant:" + target + " */ " + q
+}
+
+// after notes SQL that changes session state behind the tracker's back.
+func (w *conn) after(q string) {
+	l := strings.ToLower(strings.TrimSpace(q))
+	if strings.Contains(l, "search_path") || strings.HasPrefix(l, "use ") || strings.HasPrefix(l, "discard") ||
+		strings.HasPrefix(l, "reset") || strings.HasPrefix(l, "rollback") {
+		w.known = false
+		if w.inTx {
+			w.baseKnown = false
+		}
+	}
+}
+
+func (w *conn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	ex, ok := w.inner.(driver.ExecerContext)
+	if !ok {
+		return nil, driver.ErrSkip
+	}
+	target, err := w.ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.after(q)
+	return ex.ExecContext(ctx, w.keyed(target, q), args)
+}
+
+func (w *conn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	qu, ok := w.inner.(driver.QueryerContext)
+	if !ok {
+		return nil, driver.ErrSkip
+	}
+	target, err := w.ensure(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer w.after(q)
+	return qu.QueryContext(ctx, w.keyed(target, q), args)
+}
+
+func (w *conn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	s := &stmt{w: w, query: q, byTarget: map[string]driver.Stmt{}}
+	if _, err := s.forCtx(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (w *conn) Prepare(q string) (driver.Stmt, error) {
+	return w.PrepareContext(context.Background(), q)
+}
+
+func (w *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if w.bad {
+		return nil, driver.ErrBadConn
+	}
+	// Switched before BEGIN, at session level: the statements of the
+	// transaction need no switch of their own.
+	if _, err := w.ensure(ctx); err != nil {
+		return nil, err
+	}
+	it, err := w.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	w.inTx, w.base, w.baseKnown = true, w.cur, w.known
+	return &tx{inner: it, w: w}, nil
+}
+
+func (w *conn) Begin() (driver.Tx, error) {
+	return w.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (w *conn) Close() error { return w.inner.Close() }
+
+func (w *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if c, ok := w.inner.(driver.NamedValueChecker); ok {
+		return c.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+func (w *conn) ResetSession(ctx context.Context) error {
+	if w.bad {
+		return driver.ErrBadConn
+	}
+	if r, ok := w.inner.(driver.SessionResetter); ok {
+		return r.ResetSession(ctx)
+	}
+	return nil
+}
+
+func (w *conn) IsValid() bool {
+	if w.bad {
+		return false
+	}
+	if v, ok := w.inner.(driver.Validator); ok {
+		return v.IsValid()
+	}
+	return true
+}
+
+func (w *conn) Ping(ctx context.Context) error {
+	if w.bad {
+		return driver.ErrBadConn
+	}
+	if p, ok := w.inner.(driver.Pinger); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
