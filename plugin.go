@@ -116,8 +116,10 @@ type Plugin struct {
 	rules     atomic.Pointer[rulesFor]
 	fp        atomic.Pointer[fingerprintFor]
 	// boundTx maps the connection pool of each running Transaction (a
-	// *sql.Tx) to its boundTenant.
+	// *sql.Tx) to its boundTenant; bound counts them, so that statements
+	// skip the lookup while there are none.
 	boundTx sync.Map
+	bound   atomic.Int64
 	names   nameCache
 	next    map[string]clause.ClauseBuilder // the clause builders we wrap
 }

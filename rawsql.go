@@ -104,12 +104,10 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string)
 	}
 	sc := scopeOf(stmt.Context)
 	scoped := false
-	if pool != nil {
-		if v, ok := p.boundTx.Load(txKey(pool)); ok {
-			var err error
-			if scoped, err = p.checkBound(sc, v.(boundTenant), sql); err != nil {
-				return err
-			}
+	if bound, ok := p.boundTo(pool); ok {
+		var err error
+		if scoped, err = p.checkBound(sc, bound, sql); err != nil {
+			return err
 		}
 	}
 	if sc != nil && sc.global {

@@ -44,8 +44,8 @@ func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *go
 	if err := p.ValidateTenantID(tenant); err != nil {
 		return &Error{Op: "transaction", Tenant: tenant, Err: err}
 	}
-	if v, ok := p.boundTx.Load(txKey(db.Statement.ConnPool)); ok {
-		if outer := v.(boundTenant).tenant; outer != tenant {
+	if v, ok := p.boundTo(db.Statement.ConnPool); ok {
+		if outer := v.tenant; outer != tenant {
 			return &Error{Op: "transaction", Tenant: tenant, Err: fmt.Errorf("%w: nested in a transaction bound to tenant %q", ErrCrossTenant, outer)}
 		}
 		if db.DisableNestedTransaction {
@@ -67,7 +67,11 @@ func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *go
 		}
 		key := txKey(tx.Statement.ConnPool)
 		p.boundTx.Store(key, bound)
-		defer p.boundTx.Delete(key)
+		p.bound.Add(1)
+		defer func() {
+			p.boundTx.Delete(key)
+			p.bound.Add(-1)
+		}()
 		return fn(tx)
 	}, opts...)
 }
@@ -85,6 +89,19 @@ type boundTenant struct {
 	// searchPath: the transaction's search_path resolves unqualified names
 	// to the tenant's tables.
 	searchPath bool
+}
+
+// boundTo returns what the transaction behind pool is bound to, if it is one
+// a Transaction runs. Without any running, it costs an atomic load.
+func (p *Plugin) boundTo(pool gorm.ConnPool) (boundTenant, bool) {
+	if pool == nil || p.bound.Load() == 0 {
+		return boundTenant{}, false
+	}
+	v, ok := p.boundTx.Load(txKey(pool))
+	if !ok {
+		return boundTenant{}, false
+	}
+	return v.(boundTenant), true
 }
 
 // txKey is what identifies a transaction whatever wraps it: the plugin's

@@ -331,7 +331,7 @@ func TestCreateCutOffByItsContext(t *testing.T) {
 				t.Errorf("a Create cut off after %v (%v) left objects behind: %s", after, err, catalogDiff(before, now))
 			}
 			var rows int64
-			must(t, e.admin().Raw("SELECT COUNT(*) FROM "+e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")+" WHERE id = ?", id).Scan(&rows).Error)
+			must(t, e.admin().Raw("SELECT COUNT(*) FROM "+e.registry()+" WHERE id = ?", id).Scan(&rows).Error)
 			if rows != 0 {
 				t.Errorf("a Create cut off after %v left a registry row", after)
 			}

@@ -272,6 +272,11 @@ func TestMigrateAllReportsUnknownTenants(t *testing.T) {
 		if fmt.Sprint(got[kirayedar.StatusFailed]) != fmt.Sprint([]string{unknown}) || fmt.Sprint(got[kirayedar.StatusUpToDate]) != fmt.Sprint([]string{known}) {
 			t.Errorf("report %v", got)
 		}
+		// An invalid ID is reported as such, not as a missing tenant.
+		report, err = e.prov.MigrateAll(context.Background(), kirayedar.MigrateOptions{Tenants: []string{"Bad-ID"}})
+		if !errors.Is(err, kirayedar.ErrInvalidTenantID) || report.Failed != 1 {
+			t.Errorf("an invalid named ID: %v, %+v", err, report.Results)
+		}
 	})
 }
 

@@ -25,9 +25,7 @@ func TestProvisionerLifecycle(t *testing.T) {
 		must(t, e.prov.Create(ctx, id))
 		t.Cleanup(func() { _ = e.prov.Drop(ctx, id) })
 
-		if got := e.tablesOf(t, id); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
-			t.Errorf("tenant %s has tables %v, want %v", id, got, tenantTables)
-		}
+		e.assertComplete(t, id)
 		if idx := e.indexesOf(t, id, "audit_logs"); !strings.Contains(strings.Join(idx, ","), "idx_audit_action") {
 			t.Errorf("tenant %s's audit_logs lacks its named index: %v", id, idx)
 		}
@@ -116,7 +114,7 @@ func TestFailedCreateLeavesNothingBehind(t *testing.T) {
 				t.Errorf("the failed Create left a registry row: %v, %v", ok, err)
 			}
 			var rows int64
-			must(t, good.admin().Raw("SELECT COUNT(*) FROM "+good.plugin.Engine().RegistryName(good.global, "kirayedar_tenants")+" WHERE id = ?", id).Scan(&rows).Error)
+			must(t, good.admin().Raw("SELECT COUNT(*) FROM "+good.registry()+" WHERE id = ?", id).Scan(&rows).Error)
 			if rows != 0 {
 				t.Errorf("the failed Create left %d registry rows", rows)
 			}
@@ -157,9 +155,7 @@ func TestConcurrentCreatesOfOneTenant(t *testing.T) {
 		if created != 1 {
 			t.Errorf("%d concurrent Creates succeeded, want exactly 1", created)
 		}
-		if got := e.tablesOf(t, id); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
-			t.Errorf("tenant %s has tables %v, want %v", id, got, tenantTables)
-		}
+		e.assertComplete(t, id)
 	})
 }
 
@@ -202,7 +198,7 @@ func TestInterruptedMySQLCreateIsCleanedUp(t *testing.T) {
 			e := newEnv(t, tg, nil)
 			ctx := context.Background()
 			id := e.tenantID()
-			registry := e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")
+			registry := e.registry()
 			must(t, e.admin().Exec("INSERT INTO "+registry+" (id, status) VALUES (?, 'provisioning')", id).Error)
 			if tg.strategy == kirayedar.StrategySchema {
 				must(t, e.admin().Exec(e.plugin.Engine().CreateSchema(id)).Error)
@@ -215,9 +211,7 @@ func TestInterruptedMySQLCreateIsCleanedUp(t *testing.T) {
 			}
 			must(t, e.prov.Create(ctx, id))
 			t.Cleanup(func() { _ = e.prov.Drop(ctx, id) })
-			if got := e.tablesOf(t, id); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
-				t.Errorf("tenant %s has tables %v after the cleanup, want %v", id, got, tenantTables)
-			}
+			e.assertComplete(t, id)
 			must(t, e.db.WithContext(ctxFor(id)).Create(&Post{Title: "works"}).Error)
 		})
 	}
@@ -234,9 +228,7 @@ func TestMySQLTenantTablesLandInTheTenantDatabase(t *testing.T) {
 	must(t, e.prov.Create(ctx, id))
 	t.Cleanup(func() { _ = e.prov.Drop(ctx, id) })
 
-	if got := e.tablesOf(t, id); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
-		t.Errorf("tenant database %s has %v, want %v", id, got, tenantTables)
-	}
+	e.assertComplete(t, id)
 	var inDefault []string
 	must(t, e.admin().Raw("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1", e.global).Scan(&inDefault).Error)
 	if strings.Join(inDefault, ",") != "kirayedar_tenants" {
@@ -249,6 +241,19 @@ func TestMySQLTenantTablesLandInTheTenantDatabase(t *testing.T) {
 			t.Fatalf("a pooled connection is left on database %s", current)
 		}
 	}
+}
+
+// assertComplete checks that a tenant has every tenant table.
+func (e *env) assertComplete(t testing.TB, tenant string) {
+	t.Helper()
+	if got := e.tablesOf(t, tenant); strings.Join(got, ",") != strings.Join(tenantTables, ",") {
+		t.Errorf("%s: tenant %s has tables %v, want %v", e.tg, tenant, got, tenantTables)
+	}
+}
+
+// registry is the registry table, quoted for raw SQL.
+func (e *env) registry() string {
+	return e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")
 }
 
 // tablesOf lists a tenant's tables as GORM names them, sorted.

@@ -146,7 +146,7 @@ func TestRenameRefusesAnUnregisteredTarget(t *testing.T) {
 // returned function removes the trigger.
 func (e *env) failRegistryUpdatesTo(t testing.TB, id string) func() {
 	t.Helper()
-	registry := e.plugin.Engine().RegistryName(e.global, "kirayedar_tenants")
+	registry := e.registry()
 	var create, drop []string
 	switch e.tg.engine {
 	case "postgres":
@@ -258,7 +258,7 @@ func TestInterruptedMySQLRenameResumes(t *testing.T) {
 			e := newEnv(t, tg, nil)
 			ctx := context.Background()
 			eng := e.plugin.Engine()
-			registry := eng.RegistryName(e.global, "kirayedar_tenants")
+			registry := e.registry()
 			for _, moved := range []bool{true, false} {
 				from, to := e.newTenant(t), e.tenantID()
 				t.Cleanup(func() { _ = e.prov.Drop(context.Background(), to) })
