@@ -35,14 +35,26 @@ var _ interface {
 	driver.Pinger
 } = (*conn)(nil)
 
-// ensure sets the connection for ctx's target unless it is set for it.
+// manualKey keys, on PostgreSQL, the statements that run on a state the
+// caller set itself.
+const manualKey = "\x00manual"
+
+// ensure sets the connection for ctx's target unless it is set for it. It
+// returns the key the statement's PostgreSQL text is cached under.
 func (w *conn) ensure(ctx context.Context) (string, error) {
+	return w.ensureFor(ctx, false)
+}
+
+func (w *conn) ensureFor(ctx context.Context, begin bool) (string, error) {
 	if w.bad {
 		return "", driver.ErrBadConn
 	}
-	target, err := w.c.opts.Target(ctx)
+	target, manual, err := w.c.opts.Target(ctx)
 	if err != nil {
 		return "", err
+	}
+	if manual && !w.known && !begin {
+		return manualKey, nil
 	}
 	if w.known && w.cur == target {
 		return target, nil
@@ -57,7 +69,7 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 		if !w.inTx && ctx.Err() == nil {
 			return driver.ErrBadConn // nothing of the statement was sent: database/sql retries elsewhere
 		}
-		return fmt.Errorf("session: switching to %q: %w", target, err)
+		return fmt.Errorf("kirayedar: switching the connection to %q: %w", target, err)
 	}
 	if opts.beforeSwitch != nil {
 		if err := opts.beforeSwitch(); err != nil {
@@ -89,13 +101,13 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return fail(err)
 		} else if n != 1 {
-			return fmt.Errorf("session: switching to %q: %w", name, ErrNotFound)
+			return fmt.Errorf("kirayedar: switching the connection to %q: %w", name, opts.NotFound)
 		}
 	} else {
 		_, err := w.inner.(driver.ExecerContext).ExecContext(ctx, "USE "+opts.Engine.QuoteIdent(name), nil)
 		if err != nil {
 			if strings.Contains(err.Error(), "1049") { // unknown database: nothing changed
-				return fmt.Errorf("session: switching to %q: %w", name, ErrNotFound)
+				return fmt.Errorf("kirayedar: switching the connection to %q: %w", name, opts.NotFound)
 			}
 			return fail(err)
 		}
@@ -107,10 +119,13 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 // keyed gives each tenant its own entry in pgx's statement cache, so that a
 // statement planned for one tenant's table is never run on another's.
 func (w *conn) keyed(target, q string) string {
-	if w.c.opts.Engine != dialect.Postgres || target == "" {
+	switch {
+	case w.c.opts.Engine != dialect.Postgres || target == "":
 		return q
+	case target == manualKey:
+		return "/* kirayedar:manual */ " + q
 	}
-	return "/* tenant:" + target + " */ " + q
+	return "/* kirayedar:" + target + " */ " + q
 }
 
 // after notes SQL that changes session state behind the tracker's back.
@@ -169,7 +184,7 @@ func (w *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	}
 	// Switched before BEGIN, at session level: the statements of the
 	// transaction need no switch of their own.
-	if _, err := w.ensure(ctx); err != nil {
+	if _, err := w.ensureFor(ctx, true); err != nil {
 		return nil, err
 	}
 	it, err := w.inner.(driver.ConnBeginTx).BeginTx(ctx, opts)

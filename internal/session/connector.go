@@ -5,7 +5,7 @@
 // in the same checkout, right before the statement, and only when it is set
 // for another tenant. See docs/design/session-strategy.md.
 //
-// It is not wired into the plugin yet.
+// The plugin's kirayedar.NewConnector builds on it.
 package session
 
 import (
@@ -30,8 +30,21 @@ type Options struct {
 	// statements without a tenant run in.
 	Global string
 	// Target returns the tenant a statement's context names, "" for the
-	// global schema, or an error that refuses the statement.
-	Target func(ctx context.Context) (string, error)
+	// global schema, or an error that refuses the statement. manual reports
+	// that the caller sets the connection's name resolution itself (SET
+	// search_path, USE): once it has, and until the tracker knows the state
+	// again, the statement runs without a switch. Transactions always begin
+	// switched to the target.
+	Target func(ctx context.Context) (target string, manual bool, err error)
+	// OnConnect, if set, runs on every new connection before it is used;
+	// an error closes the connection and fails the Connect.
+	OnConnect func(ctx context.Context, c driver.Conn) error
+	// NotFound, if set, replaces ErrNotFound in the errors of switches to a
+	// missing schema or database.
+	NotFound error
+	// Owner is for the caller: ConnectorOf returns the Connector, and so
+	// its Owner, from any connection it opened.
+	Owner any
 	// beforeSwitch, in tests, fails a switch before it is sent.
 	beforeSwitch func() error
 }
@@ -51,6 +64,9 @@ func NewConnector(inner driver.Connector, opts Options) (*Connector, error) {
 	if opts.Global == "" || opts.Target == nil {
 		return nil, errors.New("session: Options.Global and Options.Target are required")
 	}
+	if opts.NotFound == nil {
+		opts.NotFound = ErrNotFound
+	}
 	return &Connector{inner: inner, opts: opts}, nil
 }
 
@@ -60,8 +76,27 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.opts.OnConnect != nil {
+		if err := c.opts.OnConnect(ctx, inner); err != nil {
+			_ = inner.Close()
+			return nil, err
+		}
+	}
 	return &conn{inner: inner, c: c}, nil
 }
+
+// ConnectorOf returns the Connector that opened dc, a driver connection as
+// (*sql.Conn).Raw hands it out.
+func ConnectorOf(dc any) (*Connector, bool) {
+	w, ok := dc.(*conn)
+	if !ok {
+		return nil, false
+	}
+	return w.c, true
+}
+
+// Options returns the options the Connector was made with.
+func (c *Connector) Options() Options { return c.opts }
 
 // Driver returns the wrapped connector's driver.
 func (c *Connector) Driver() driver.Driver { return c.inner.Driver() }

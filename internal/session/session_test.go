@@ -30,9 +30,9 @@ func forTenant(t string) context.Context {
 	return context.WithValue(context.Background(), tenantKey{}, t)
 }
 
-func targetOf(ctx context.Context) (string, error) {
+func targetOf(ctx context.Context) (string, bool, error) {
 	t, _ := ctx.Value(tenantKey{}).(string)
-	return t, nil
+	return t, false, nil
 }
 
 type countingConnector struct {
