@@ -189,7 +189,7 @@ func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant string, job migration) 
 }
 
 func (pr *Provisioner) replayable() bool {
-	return pr.p.strategy == StrategySchema && !pr.DisableDDLReplay
+	return pr.p.schemaPerTenant() && !pr.DisableDDLReplay
 }
 
 // catalogState hashes the catalog of the tenant's tables: every relation in

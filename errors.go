@@ -35,6 +35,11 @@ var (
 	// another operation on the same tenant (in this process or another) and
 	// gave up. Nothing was changed.
 	ErrLockTimeout = errors.New("timed out waiting for the tenant lock")
+	// ErrPooler: a connection pooler (PgBouncer) runs between a
+	// NewConnector pool and PostgreSQL. StrategySession sets search_path per
+	// connection, which a pooler in transaction mode hands to other clients;
+	// see ConnectorOptions.AllowPooler.
+	ErrPooler = errors.New("a connection pooler sits in front of PostgreSQL")
 )
 
 // Error reports a failed lifecycle operation on one tenant. It wraps the

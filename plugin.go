@@ -17,7 +17,9 @@
 // ErrNoTenant before any SQL is sent; GlobalContext and the Global scope opt
 // out on purpose. Raw SQL (Raw, Exec) is not rewritten: name tenant tables in
 // it with Table. Raw SQL that names a tenant table directly is refused with
-// ErrUnroutable, since it would resolve to the global copy.
+// ErrUnroutable, since it would resolve to the global copy; under
+// StrategySession, where the connection itself follows the tenant, raw SQL
+// under a tenant may name tenant tables directly.
 package kirayedar
 
 import (
@@ -49,9 +51,13 @@ const (
 	// StrategyPrefix keeps every tenant's tables in the global schema, named
 	// with the tenant ID as a prefix ("acme_posts"). Works on every engine.
 	StrategyPrefix
-	// StrategySession makes the connection's own name resolution follow the
-	// tenant (search_path, current database), so raw SQL is scoped too. Not
-	// implemented yet: Initialize refuses it.
+	// StrategySession keeps StrategySchema's schemas and databases and
+	// also makes the connection's own name resolution follow the tenant
+	// (search_path on PostgreSQL, the current database on MySQL), so raw
+	// SQL under a tenant is scoped too. The *sql.DB must be opened on
+	// NewConnector, which switches each connection in the same driver call
+	// that runs the statement. Not behind a transaction-mode pooler
+	// (ErrPooler).
 	StrategySession
 )
 
@@ -91,6 +97,13 @@ type Config struct {
 	// RegistryTable names the table, in the global schema, that records
 	// which tenants exist. Default "kirayedar_tenants".
 	RegistryTable string
+	// StrictRawSQL refuses, with ErrNoTenant and before anything is sent,
+	// SQL whose context has neither a tenant nor GlobalContext, unless GORM
+	// built it for a global model: raw SQL (Raw, Exec, and GORM's migrator,
+	// so run AutoMigrate of global models under GlobalContext). Without
+	// it, such SQL runs against the global schema; it cannot be told apart
+	// from SQL that means to.
+	StrictRawSQL bool
 	// PrefixSeparator joins tenant and table under StrategyPrefix: one or
 	// more underscores, default "_". Tenant IDs may not contain it.
 	PrefixSeparator string
@@ -121,6 +134,8 @@ type Plugin struct {
 	boundTx sync.Map
 	bound   atomic.Int64
 	names   nameCache
+	conn    *connectorState                 // StrategySession: the pool's connector
+	globals sync.Map                        // StrategySession: table → *physical in the global schema
 	next    map[string]clause.ClauseBuilder // the clause builders we wrap
 }
 
@@ -158,6 +173,9 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := p.register(db); err != nil {
 		return err
 	}
+	if p.conn != nil {
+		p.conn.plugin.Store(p)
+	}
 	p.init = db
 	return nil
 }
@@ -183,7 +201,10 @@ func (p *Plugin) setup(db *gorm.DB) error {
 	case StrategyPrefix:
 		p.strategy = StrategyPrefix
 	case StrategySession:
-		return errors.New("kirayedar: StrategySession is not implemented yet; use StrategySchema or StrategyPrefix")
+		if engine == dialect.SQLite {
+			return errors.New("kirayedar: StrategySession needs PostgreSQL or MySQL; use StrategyPrefix on SQLite")
+		}
+		p.strategy = StrategySession
 	default:
 		return fmt.Errorf("kirayedar: unknown strategy %v", p.cfg.Strategy)
 	}
@@ -200,15 +221,22 @@ func (p *Plugin) setup(db *gorm.DB) error {
 		}
 	}
 
+	ctx := db.Statement.Context
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	p.global = p.cfg.GlobalSchema
+	if p.strategy == StrategySession {
+		st, err := p.attachConnector(ctx, db)
+		if err != nil {
+			return err
+		}
+		p.conn, p.global = st, st.global
+	}
 	if p.global == "" {
 		p.global = engine.DefaultGlobalSchema()
 	}
 	if p.global == "" { // MySQL: the connection's database
-		ctx := db.Statement.Context
-		if ctx == nil {
-			ctx = context.Background()
-		}
 		var name *string
 		if err := db.WithContext(ctx).Raw("SELECT DATABASE()").Scan(&name).Error; err != nil {
 			return fmt.Errorf("kirayedar: reading the current database: %w", err)
@@ -271,6 +299,12 @@ type rulesFor struct {
 
 // Strategy returns the strategy in effect (StrategyDefault resolved).
 func (p *Plugin) Strategy() Strategy { return p.strategy }
+
+// schemaPerTenant reports whether each tenant has a schema (PostgreSQL) or
+// database (MySQL) of its own: StrategySchema and StrategySession.
+func (p *Plugin) schemaPerTenant() bool {
+	return p.strategy == StrategySchema || p.strategy == StrategySession
+}
 
 // Engine returns the engine detected from the dialector.
 func (p *Plugin) Engine() dialect.Engine { return p.engine }

@@ -358,7 +358,7 @@ func newAttempt() string {
 // bounded by undoTimeout.
 func (pr *Provisioner) detached(ctx context.Context, conn *gorm.DB) (*gorm.DB, context.CancelFunc) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	return conn.WithContext(GlobalContext(dctx)), cancel
+	return conn.WithContext(provisioningContext(dctx)), cancel
 }
 
 // useDatabase runs fn with name as conn's current database and restores the

@@ -196,7 +196,7 @@ func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn 
 // global returns a session that runs statements as written: the provisioner
 // names schemas and tables itself.
 func (pr *Provisioner) global(ctx context.Context) *gorm.DB {
-	return pr.db.WithContext(GlobalContext(ctx))
+	return pr.db.WithContext(provisioningContext(ctx))
 }
 
 func (pr *Provisioner) ensureRegistry(ctx context.Context) error {
@@ -307,7 +307,7 @@ func (pr *Provisioner) onPinnedConn(ctx context.Context, tenants []string, fn fu
 		}
 		_ = conn.Close()
 	}()
-	session := pr.db.Session(&gorm.Session{NewDB: true, Context: GlobalContext(ctx)})
+	session := pr.db.Session(&gorm.Session{NewDB: true, Context: provisioningContext(ctx)})
 	session.Statement.ConnPool = conn
 
 	lock, release := pr.p.engine.SessionLock()

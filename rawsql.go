@@ -103,15 +103,33 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string)
 		return err
 	}
 	sc := scopeOf(stmt.Context)
-	scoped := false
+	// Under StrategySession the connection resolves unqualified names in
+	// the statement's tenant.
+	scoped := p.strategy == StrategySession && sc != nil && sc.tenant != "" && sc.err == nil
 	if bound, ok := p.boundTo(pool); ok {
-		var err error
-		if scoped, err = p.checkBound(sc, bound, sql); err != nil {
+		inTx, err := p.checkBound(sc, bound, sql)
+		if err != nil {
 			return err
 		}
+		scoped = scoped || inTx
 	}
 	if sc != nil && sc.global {
 		return nil
 	}
+	if p.cfg.StrictRawSQL && (sc == nil || sc.tenant == "") && !p.onGlobalModel(stmt) {
+		return &StatementError{Err: ErrNoTenant,
+			Detail: "Config.StrictRawSQL: SQL that is not a statement on a global model needs a tenant (NewContext) or GlobalContext"}
+	}
 	return p.checkRawScoped(sc, marksOf(stmt), sql, scoped)
+}
+
+// onGlobalModel reports whether GORM built stmt for a global model: its
+// main table is one of Config.GlobalModels' (or the registry).
+func (p *Plugin) onGlobalModel(stmt *gorm.Statement) bool {
+	m := p.mainTableOf(stmt)
+	if m.raw || m.table == "" || m.qualifier != "" {
+		return false
+	}
+	kind, _ := p.tables.classify(m.table)
+	return kind == globalTable
 }

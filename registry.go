@@ -56,7 +56,7 @@ func (r registryRow) migratedTo() string {
 func newRegistry(p *Plugin) registry {
 	return registry{
 		table:      p.engine.RegistryName(p.global, p.cfg.RegistryTable),
-		namespaces: p.engine == dialect.Postgres && p.strategy == StrategySchema,
+		namespaces: p.engine == dialect.Postgres && p.schemaPerTenant(),
 	}
 }
 

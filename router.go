@@ -67,6 +67,18 @@ func (p *Plugin) physicalName(tenant, table string) *physical {
 	return &physical{name: tenant + "." + table, quoted: quoted, aliased: quoted}
 }
 
+// globalPhysical is how a global table is written under StrategySession:
+// qualified with the global schema.
+func (p *Plugin) globalPhysical(table string) *physical {
+	if v, ok := p.globals.Load(table); ok {
+		return v.(*physical)
+	}
+	quoted := p.engine.Qualify(p.global, table)
+	phys := &physical{name: p.global + "." + table, quoted: quoted, aliased: quoted}
+	p.globals.Store(table, phys)
+	return phys
+}
+
 // resolve decides how a table reference is written under sc. qualifier and
 // table are the reference as the statement names it ("" and "posts", or
 // "acme" and "posts"). It returns nil to leave the reference as written, the
@@ -75,6 +87,11 @@ func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) 
 	kind, name := p.tables.classify(table)
 	switch kind {
 	case globalTable:
+		if p.strategy == StrategySession && qualifier == "" && (sc == nil || !sc.global) {
+			// The connection resolves names in the tenant's schema or
+			// database first.
+			return p.globalPhysical(name), nil
+		}
 		return nil, nil
 	case unknownTable:
 		if p.strategy == StrategyPrefix { // whatever the qualifier: main.globex_posts too
@@ -91,7 +108,7 @@ func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) 
 	if sc.err != nil {
 		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: sc.err}
 	}
-	if qualifier != "" && (p.strategy != StrategySchema || qualifier != sc.tenant) {
+	if qualifier != "" && (!p.schemaPerTenant() || qualifier != sc.tenant) {
 		return nil, &StatementError{Table: name, Tenant: sc.tenant, Err: ErrCrossTenant,
 			Detail: "it names " + qualifier + "." + table + " explicitly"}
 	}

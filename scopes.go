@@ -18,6 +18,10 @@ type scope struct {
 	tenant string
 	global bool
 	err    error
+	// manual: the statements set the connection's name resolution
+	// themselves (the provisioner's search_path and USE); a StrategySession
+	// connector leaves it as they set it.
+	manual bool
 	// names caches the tenant's physical table names for the plugin that
 	// last resolved them, so the statements of one request look them up once.
 	names atomic.Pointer[scopeNames]
@@ -61,6 +65,12 @@ func FromContext(ctx context.Context) (string, bool) {
 // work and for code that must see every tenant's schema as-is.
 func GlobalContext(ctx context.Context) context.Context {
 	return context.WithValue(ctx, scopeKey{}, &scope{global: true})
+}
+
+// provisioningContext is GlobalContext for the provisioner's own work, which
+// names schemas and sets search_path or the current database itself.
+func provisioningContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scopeKey{}, &scope{global: true, manual: true})
 }
 
 // IsGlobal reports whether ctx was marked by GlobalContext (and not replaced

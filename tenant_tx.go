@@ -59,7 +59,11 @@ func Transaction(ctx context.Context, db *gorm.DB, tenant string, fn func(tx *go
 	}
 	return db.WithContext(NewContext(ctx, tenant)).Transaction(func(tx *gorm.DB) error {
 		bound := boundTenant{tenant: tenant}
-		if p.engine == dialect.Postgres && p.strategy == StrategySchema {
+		switch {
+		case p.strategy == StrategySession:
+			// The connector set the connection for tenant before BEGIN.
+			bound.searchPath = true
+		case p.engine == dialect.Postgres && p.strategy == StrategySchema:
 			if err := tx.Exec(p.engine.SetLocalSearchPath(), p.searchPath(tenant)).Error; err != nil {
 				return &Error{Op: "transaction", Tenant: tenant, Err: fmt.Errorf("setting search_path: %w", err)}
 			}
@@ -86,8 +90,9 @@ func (p *Plugin) searchPath(tenant string) string {
 // boundTenant is what a running Transaction is bound to.
 type boundTenant struct {
 	tenant string
-	// searchPath: the transaction's search_path resolves unqualified names
-	// to the tenant's tables.
+	// searchPath: the transaction's name resolution (search_path, or under
+	// StrategySession the connection's) finds the tenant's tables for
+	// unqualified names.
 	searchPath bool
 }
 
