@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"database/sql/driver"
+	"strings"
 	"sync/atomic"
 )
 
@@ -15,10 +16,21 @@ type countingConnector struct {
 }
 
 // counters are what a pool sent: statements (Exec, Query, Prepare) and
-// transaction begins.
+// transaction begins; under StrategySession, the connector's switches of a
+// connection to another tenant are counted apart from the statements.
 type counters struct {
 	statements atomic.Int64
 	begins     atomic.Int64
+	switches   atomic.Int64
+}
+
+// count counts query, sent to the server.
+func (c *counters) count(query string) {
+	if strings.HasPrefix(query, "SELECT pg_catalog.set_config('search_path'") || strings.HasPrefix(query, "USE ") {
+		c.switches.Add(1)
+		return
+	}
+	c.statements.Add(1)
 }
 
 func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -66,7 +78,7 @@ func (c *countingConn) ExecContext(ctx context.Context, query string, args []dri
 	}
 	res, err := e.ExecContext(ctx, query, args)
 	if err != driver.ErrSkip { // ErrSkip: database/sql prepares instead, counted there
-		c.sent.statements.Add(1)
+		c.sent.count(query)
 	}
 	return res, err
 }
@@ -78,7 +90,7 @@ func (c *countingConn) QueryContext(ctx context.Context, query string, args []dr
 	}
 	rows, err := q.QueryContext(ctx, query, args)
 	if err != driver.ErrSkip {
-		c.sent.statements.Add(1)
+		c.sent.count(query)
 	}
 	return rows, err
 }

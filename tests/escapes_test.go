@@ -27,7 +27,7 @@ func TestEscapesAreClosed(t *testing.T) {
 		must(t, err)
 		physicalB := e.table(b, "posts") // quoted, as raw SQL would name it
 		physicalBName := b + "_posts"
-		if e.tg.strategy == kirayedar.StrategySchema {
+		if e.tg.schemaPerTenant() {
 			physicalBName = b + " . posts"
 		} else if e.tg.engine != "sqlite" {
 			physicalBName = e.global + "." + b + "_posts"
@@ -122,6 +122,13 @@ func TestEscapesAreClosed(t *testing.T) {
 		before := e.snapshot(t, b)
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
+				if e.tg.strategy == kirayedar.StrategySession && len(tc.want) == 1 && tc.want[0] == kirayedar.ErrUnroutable {
+					// Not an escape here: the connection resolves the
+					// unqualified table in tenant a. Whatever it does,
+					// b and the global copies stay as they were.
+					_ = tc.run()
+					return
+				}
 				if msg := e.refusal(tc.run, tc.want...); msg != "" {
 					t.Fatal(msg)
 				}

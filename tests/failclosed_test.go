@@ -173,7 +173,7 @@ func TestExplicitAndRawTableNamesFailClosed(t *testing.T) {
 		a, b := e.newTenant(t), e.newTenant(t)
 		seed(t, e, b)
 		physicalB := b + "_posts"
-		if e.tg.strategy == kirayedar.StrategySchema {
+		if e.tg.schemaPerTenant() {
 			physicalB = b + ".posts"
 		}
 		tenantDB := e.db.WithContext(ctxFor(a))

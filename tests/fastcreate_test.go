@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/kirayedar/kirayedar"
 )
 
 // Create never runs AutoMigrate's catalog walk: the first Create in a process
@@ -26,7 +24,7 @@ func TestReplayedCreateMatchesAutoMigrate(t *testing.T) {
 			var replayed string
 			replaySent, _ := e.sentDuring(func() { replayed = e.newTenant(t) })
 
-			if tg.strategy == kirayedar.StrategySchema && replaySent*2 > autoSent {
+			if tg.schemaPerTenant() && replaySent*2 > autoSent {
 				t.Errorf("a replayed Create sent %d statements, AutoMigrate %d: it did not replay", replaySent, autoSent)
 			}
 			t.Logf("statements sent: AutoMigrate %d, replay %d", autoSent, replaySent)
@@ -48,7 +46,7 @@ func TestReplayedCreateMatchesAutoMigrate(t *testing.T) {
 // nothing behind, and a later Create succeeds.
 func TestReplayedCreateRefusesLeftovers(t *testing.T) {
 	for _, tg := range targets {
-		if tg.strategy != kirayedar.StrategySchema {
+		if !tg.schemaPerTenant() {
 			continue
 		}
 		t.Run(tg.String(), func(t *testing.T) {

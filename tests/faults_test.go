@@ -38,7 +38,7 @@ func (e *env) assertNoTrace(t testing.TB, tenant string) {
 	if got := e.tablesOf(t, tenant); len(got) != 0 {
 		t.Errorf("tables left for %s: %v", tenant, got)
 	}
-	if e.tg.strategy == kirayedar.StrategySchema {
+	if e.tg.schemaPerTenant() {
 		var n int64
 		must(t, e.admin().Raw(e.plugin.Engine().SchemaExists(), tenant).Scan(&n).Error)
 		if n != 0 {
@@ -69,10 +69,11 @@ func TestCreateSurvivesItsBackendBeingTerminated(t *testing.T) {
 
 					blocker := e.admin().Begin()
 					must(t, blocker.Exec("LOCK TABLE "+registry+" IN EXCLUSIVE MODE").Error)
+					t.Cleanup(func() { blocker.Rollback() })
 					done := make(chan error, 1)
 					go func() { done <- e.prov.Create(ctx, id) }()
 					pid := e.waitFor(t, "the Create to block on the registry",
-						`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO%kirayedar_tenants%'`)
+						`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO%kirayedar_tenants%'`)
 					var killed bool
 					must(t, e.admin().Raw("SELECT pg_terminate_backend(?)", pid).Scan(&killed).Error)
 					must(t, blocker.Rollback().Error)

@@ -37,6 +37,20 @@ type target struct {
 	via string
 }
 
+// schemaPerTenant reports whether each tenant has a schema or database of
+// its own.
+func (tg target) schemaPerTenant() bool {
+	return tg.strategy == kirayedar.StrategySchema || tg.strategy == kirayedar.StrategySession
+}
+
+// onSession opens the pool on kirayedar.NewConnector under StrategySession.
+func (tg target) onSession(c driver.Connector, global string) (driver.Connector, error) {
+	if tg.strategy != kirayedar.StrategySession {
+		return c, nil
+	}
+	return kirayedar.NewConnector(c, kirayedar.ConnectorOptions{GlobalSchema: global})
+}
+
 func (tg target) String() string {
 	if tg.via != "" {
 		return tg.engine + "+" + tg.via + "/" + tg.strategy.String()
@@ -50,6 +64,8 @@ var targets = []target{
 	{engine: "postgres", strategy: kirayedar.StrategyPrefix},
 	{engine: "mysql", strategy: kirayedar.StrategyPrefix},
 	{engine: "sqlite", strategy: kirayedar.StrategyPrefix},
+	{engine: "postgres", strategy: kirayedar.StrategySession},
+	{engine: "mysql", strategy: kirayedar.StrategySession},
 	{engine: "postgres", strategy: kirayedar.StrategySchema, via: "pgbouncer"},
 	{engine: "postgres", strategy: kirayedar.StrategyPrefix, via: "pgbouncer"},
 }
@@ -143,7 +159,11 @@ func (d *database) setUp() error {
 		cfg.Database = d.name
 		d.global = "public"
 		d.open = func(sent *counters) (gorm.Dialector, *sql.DB, error) {
-			sqlDB := sql.OpenDB(countingConnector{Connector: stdlib.GetConnector(*cfg), sent: sent})
+			connector, err := d.tg.onSession(countingConnector{Connector: stdlib.GetConnector(*cfg), sent: sent}, d.global)
+			if err != nil {
+				return nil, nil, err
+			}
+			sqlDB := sql.OpenDB(connector)
 			return postgres.New(postgres.Config{Conn: sqlDB}), sqlDB, nil
 		}
 	case "mysql":
@@ -164,7 +184,11 @@ func (d *database) setUp() error {
 			if err != nil {
 				return nil, nil, err
 			}
-			sqlDB := sql.OpenDB(countingConnector{Connector: connector, sent: sent})
+			wrapped, err := d.tg.onSession(countingConnector{Connector: connector, sent: sent}, d.global)
+			if err != nil {
+				return nil, nil, err
+			}
+			sqlDB := sql.OpenDB(wrapped)
 			return mysql.New(mysql.Config{Conn: sqlDB, SkipInitializeWithVersion: false}), sqlDB, nil
 		}
 	case "sqlite":

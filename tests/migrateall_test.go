@@ -142,7 +142,7 @@ func TestMigrateAllContinuesPastFailuresAndRerunsOnlyThem(t *testing.T) {
 				t.Errorf("a run with nothing to do: %d up to date, %d statements sent; want 50 and 1", report.UpToDate, sent)
 			}
 			// A replayed migration leaves the same tables as AutoMigrate.
-			if tg.strategy == kirayedar.StrategySchema {
+			if tg.schemaPerTenant() {
 				if diff := shapeDiff(v2.shape(t, broken[0]), v2.shape(t, ids[0])); len(diff) > 0 {
 					t.Errorf("tenants migrated by the two runs differ:\n%s", strings.Join(diff, "\n"))
 				}
@@ -341,7 +341,7 @@ func TestMigrationReplayNeedsTheSameStartingTables(t *testing.T) {
 					t.Errorf("tenant %s lacks the new table: %v", id, err)
 				}
 			}
-			if tg.strategy == kirayedar.StrategySchema {
+			if tg.schemaPerTenant() {
 				for _, id := range ids[2:] {
 					if diff := shapeDiff(v2.shape(t, ids[1]), v2.shape(t, id)); len(diff) > 0 {
 						t.Errorf("tenants %s and %s differ after the migration:\n%s", ids[1], id, strings.Join(diff, "\n"))
@@ -359,7 +359,7 @@ func TestMigrationReplayNeedsTheSameStartingTables(t *testing.T) {
 // Exists and List leave it out, and MigrateAll leaves it alone.
 func TestTenantsReportsAMissingSchema(t *testing.T) {
 	for _, tg := range targets {
-		if tg.engine != "postgres" || tg.strategy != kirayedar.StrategySchema {
+		if tg.engine != "postgres" || !tg.schemaPerTenant() {
 			continue
 		}
 		t.Run(tg.String(), func(t *testing.T) {

@@ -200,7 +200,7 @@ func TestInterruptedMySQLCreateIsCleanedUp(t *testing.T) {
 			id := e.tenantID()
 			registry := e.registry()
 			must(t, e.admin().Exec("INSERT INTO "+registry+" (id, status) VALUES (?, 'provisioning')", id).Error)
-			if tg.strategy == kirayedar.StrategySchema {
+			if tg.schemaPerTenant() {
 				must(t, e.admin().Exec(e.plugin.Engine().CreateSchema(id)).Error)
 				must(t, e.admin().Exec("CREATE TABLE "+e.table(id, "posts")+" (half int)").Error)
 			} else {
@@ -262,9 +262,9 @@ func (e *env) tablesOf(t testing.TB, tenant string) []string {
 	var query string
 	var args []any
 	switch {
-	case e.tg.strategy == kirayedar.StrategySchema && e.tg.engine == "postgres":
+	case e.tg.schemaPerTenant() && e.tg.engine == "postgres":
 		query, args = "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'", []any{tenant}
-	case e.tg.strategy == kirayedar.StrategySchema:
+	case e.tg.schemaPerTenant():
 		query, args = "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", []any{tenant}
 	case e.tg.engine == "postgres":
 		query, args = "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ? AND c.relkind = 'r'", []any{e.global}
@@ -279,7 +279,7 @@ func (e *env) tablesOf(t testing.TB, tenant string) []string {
 	}
 	var tables []string
 	for _, n := range names {
-		if e.tg.strategy == kirayedar.StrategySchema {
+		if e.tg.schemaPerTenant() {
 			tables = append(tables, n)
 		} else if rest, ok := strings.CutPrefix(n, tenant+"_"); ok {
 			tables = append(tables, rest)

@@ -251,7 +251,7 @@ func TestPrefixRenameRefusesWhatItWouldLose(t *testing.T) {
 // moved, and starts it over when they had not; nothing is lost either way.
 func TestInterruptedMySQLRenameResumes(t *testing.T) {
 	for _, tg := range targets {
-		if tg.engine != "mysql" || tg.strategy != kirayedar.StrategySchema {
+		if tg.engine != "mysql" || !tg.schemaPerTenant() {
 			continue
 		}
 		t.Run(tg.String(), func(t *testing.T) {

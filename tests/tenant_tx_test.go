@@ -15,10 +15,12 @@ import (
 	"github.com/kirayedar/kirayedar"
 )
 
-// searchPathScoped reports whether a Transaction on e scopes raw SQL with
-// search_path, so raw SQL may name tenant tables unqualified.
+// searchPathScoped reports whether a Transaction on e scopes raw SQL, so
+// raw SQL may name tenant tables unqualified: search_path on PostgreSQL
+// under StrategySchema, the connection itself under StrategySession.
 func (e *env) searchPathScoped() bool {
-	return e.tg.engine == "postgres" && e.tg.strategy == kirayedar.StrategySchema
+	return e.tg.strategy == kirayedar.StrategySession ||
+		e.tg.engine == "postgres" && e.tg.strategy == kirayedar.StrategySchema
 }
 
 // rawPosts names the posts table in raw SQL inside a Transaction for tenant:
@@ -280,6 +282,9 @@ func TestTenantTransactionScopeCannotBeUndone(t *testing.T) {
 			var plans int64
 			must(t, global.Model(&Plan{}).Count(&plans).Error)
 
+			if e.tg.engine != "postgres" {
+				return nil // pg_temp, searched last, is PostgreSQL's
+			}
 			must(t, tx.Exec("CREATE TEMP TABLE posts ON COMMIT DROP AS SELECT 1 AS id, 'temp'::text AS tenant, 'from-temp'::text AS title").Error)
 			var fromTemp int64
 			must(t, tx.Raw("SELECT COUNT(*) FROM posts WHERE title = 'from-temp'").Scan(&fromTemp).Error)
