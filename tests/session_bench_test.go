@@ -21,8 +21,9 @@ import (
 //     its connection set for another tenant and switches first (target: at
 //     most 2.2× plain).
 //
-//   - schema-rr100: the same round-robin under StrategySchema, which
-//     qualifies names and never switches.
+//   - schema-warm, schema-rr100: the same under StrategySchema, which
+//     qualifies names and never switches: the plugin's cost without the
+//     connector's.
 //
 //   - setlocal-rr100 (PostgreSQL): the same round-robin as raw SQL through
 //     plain GORM, each select in its own transaction that sets search_path
@@ -42,6 +43,9 @@ func BenchmarkSessionPKSelect(b *testing.B) {
 			sessionRR := benchRRTenants(b, session, tenants, rowsPerTenant)
 
 			schema := newEnv(b, target{engine: engine, strategy: kirayedar.StrategySchema}, benchConfig)
+			schemaWarm := schema.newTenant(b)
+			schemaWarmDB := schema.db.WithContext(ctxFor(schemaWarm))
+			schemaWarmIDs := benchSeed(b, schemaWarmDB, schemaWarm)
 			schemaRR := benchRRTenants(b, schema, tenants, rowsPerTenant)
 
 			b.Run("mode=plain", func(b *testing.B) {
@@ -54,6 +58,12 @@ func BenchmarkSessionPKSelect(b *testing.B) {
 				benchLoop(b, func(i int) error {
 					var row BenchRow
 					return warmDB.First(&row, warmIDs[i%len(warmIDs)]).Error
+				})
+			})
+			b.Run("mode=schema-warm", func(b *testing.B) {
+				benchLoop(b, func(i int) error {
+					var row BenchRow
+					return schemaWarmDB.First(&row, schemaWarmIDs[i%len(schemaWarmIDs)]).Error
 				})
 			})
 			for _, rr := range []struct {

@@ -379,3 +379,22 @@ func TestConcurrentSwitching(t *testing.T) {
 		})
 	}
 }
+
+func TestChangesSession(t *testing.T) {
+	for q, want := range map[string]bool{
+		"SELECT * FROM posts":  false,
+		"  use `acme`":         true,
+		"USE\tacme":            true,
+		"SET search_path TO x": true,
+		"select SET_CONFIG('SEARCH_PATH', 'x', false)": true,
+		"RESET ALL":                 true,
+		"discard all":               true,
+		"ROLLBACK TO SAVEPOINT sp":  true,
+		"SELECT user_id FROM users": false,
+		"UPDATE posts SET title = 'use search' WHERE id=1": false,
+	} {
+		if got := changesSession(q); got != want {
+			t.Errorf("changesSession(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
