@@ -17,7 +17,7 @@ func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error 
 	pr := b.pr
 	e := pr.p.engine
 	fingerprint := pr.p.Fingerprint()
-	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
+	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st != "" {
@@ -41,11 +41,12 @@ func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error 
 		}
 		return pr.reg.insert(tx, tenant, fingerprint)
 	})
+	return pr.settle(ctx, err, tenant, isReady)
 }
 
 func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
+	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st == "" {
@@ -56,6 +57,7 @@ func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 		}
 		return pr.reg.remove(tx, tenant)
 	})
+	return pr.settle(ctx, err, tenant, isGone)
 }
 
 func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {

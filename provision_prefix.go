@@ -57,7 +57,7 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 		})
 	}
 	fingerprint := pr.p.Fingerprint()
-	return pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
+	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
 		if st, err := pr.reg.status(tx, tenant); err != nil {
 			return err
 		} else if st != "" {
@@ -71,11 +71,12 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 		}
 		return pr.reg.insert(tx, tenant, fingerprint)
 	})
+	return pr.settle(ctx, err, tenant, isReady)
 }
 
 func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
-	return b.do(ctx, []string{tenant}, func(db *gorm.DB) error {
+	err := b.do(ctx, []string{tenant}, func(db *gorm.DB) error {
 		if st, err := pr.reg.status(db, tenant); err != nil {
 			return err
 		} else if st == "" {
@@ -86,6 +87,7 @@ func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 		}
 		return pr.reg.remove(db, tenant)
 	})
+	return pr.settle(ctx, err, tenant, isGone)
 }
 
 func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {

@@ -267,7 +267,8 @@ func freshLockBudget(ctx context.Context) context.Context {
 // role's setting) once the locks are held; the context's end cancels it
 // sooner.
 func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn func(tx *gorm.DB) error) error {
-	return pr.global(ctx).Transaction(func(tx *gorm.DB) error {
+	done := false
+	err := pr.global(ctx).Transaction(func(tx *gorm.DB) error {
 		if lock := pr.p.engine.TransactionLock(); lock != "" {
 			for _, t := range sortedUnique(tenants) {
 				wait := pr.lockWait(ctx)
@@ -282,9 +283,48 @@ func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn f
 				return err
 			}
 		}
-		return fn(tx)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		done = true
+		return nil
 	})
+	if err != nil && done && ctx.Err() != nil {
+		// The work was done and the context ended around the COMMIT: the
+		// server may have committed it or not.
+		return &commitUncertain{err: err}
+	}
+	return err
 }
+
+// commitUncertain is the error of a transaction that ended with its context
+// while it committed.
+type commitUncertain struct{ err error }
+
+func (e *commitUncertain) Error() string { return e.err.Error() }
+func (e *commitUncertain) Unwrap() error { return e.err }
+
+// settle decides a commitUncertain error of an operation on tenant by
+// reading the registry row the transaction wrote, on a context of its own:
+// committed reports, from the row's status ("" for none), whether the
+// transaction landed. When it did, the operation succeeded; otherwise, or
+// when the registry cannot be read, the error stands.
+func (pr *Provisioner) settle(ctx context.Context, err error, tenant string, committed func(status string) bool) error {
+	var uncertain *commitUncertain
+	if !errors.As(err, &uncertain) {
+		return err
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	st, serr := pr.reg.status(pr.global(dctx), tenant)
+	if serr == nil && committed(st) {
+		return nil
+	}
+	return uncertain.err
+}
+
+func isReady(status string) bool { return status == statusReady }
+func isGone(status string) bool  { return status == "" }
 
 // onPinnedConn runs fn on one connection taken from the pool, holding the
 // tenants' MySQL named locks (taken in sorted order). When fn fails, or a
