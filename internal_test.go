@@ -303,7 +303,7 @@ func BenchmarkCheckSent(b *testing.B) {
 	sql := `SELECT "posts"."id","posts"."title","Company"."id" AS "Company__id" FROM "acme"."posts" LEFT JOIN "acme"."comments" "Company" ON "posts"."company_id" = "Company"."id" WHERE "posts"."id" = $1 AND "posts"."deleted_at" IS NULL ORDER BY "posts"."id" LIMIT $2`
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := p.checkSent(stmt, nil, sql); err != nil {
+		if err := p.checkSent(stmt, nil, sql, true); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -98,7 +98,7 @@ func marksOf(stmt *gorm.Statement) *rawMarks {
 // migrator, another plugin. A tenant table it names directly, or another
 // tenant's physical table, is refused; so is SQL carrying the marker of a
 // refusal whose error GORM dropped.
-func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string) error {
+func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string, raw bool) error {
 	if err := refusalIn(sql); err != nil {
 		return err
 	}
@@ -116,15 +116,15 @@ func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string)
 	if sc != nil && sc.global {
 		return nil
 	}
-	if p.cfg.StrictRawSQL && (sc == nil || sc.tenant == "") && !p.onGlobalModel(stmt) {
+	if p.cfg.StrictRawSQL && (sc == nil || sc.tenant == "") && (raw || !p.onGlobalModel(stmt)) {
 		return &StatementError{Err: ErrNoTenant,
 			Detail: "Config.StrictRawSQL: SQL that is not a statement on a global model needs a tenant (NewContext) or GlobalContext"}
 	}
 	return p.checkRawScoped(sc, marksOf(stmt), sql, scoped)
 }
 
-// onGlobalModel reports whether GORM built stmt for a global model: its
-// main table is one of Config.GlobalModels' (or the registry).
+// onGlobalModel reports whether stmt is for a global model: its main table
+// is one of Config.GlobalModels' (or the registry).
 func (p *Plugin) onGlobalModel(stmt *gorm.Statement) bool {
 	m := p.mainTableOf(stmt)
 	if m.raw || m.table == "" || m.qualifier != "" {

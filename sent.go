@@ -17,6 +17,20 @@ type guardedPool struct {
 	gorm.ConnPool
 	p    *Plugin
 	stmt *gorm.Statement
+	// raw: the statement's SQL was written by Raw or Exec, not built by
+	// GORM from clauses.
+	raw bool
+}
+
+// check checks query before it is sent, and puts the statement's tenant on
+// the span another instrumentation made for it: by now its before hook has
+// run, whatever the order the plugins were registered in.
+func (g *guardedPool) check(query string) error {
+	if err := g.p.checkSent(g.stmt, g.ConnPool, query, g.raw); err != nil {
+		return err
+	}
+	g.p.annotateSpan(g.stmt)
+	return nil
 }
 
 // guardedTx is guardedPool over a transaction, so code that asks the pool
@@ -29,28 +43,28 @@ func (g *guardedTx) Commit() error   { return g.ConnPool.(gorm.TxCommitter).Comm
 func (g *guardedTx) Rollback() error { return g.ConnPool.(gorm.TxCommitter).Rollback() }
 
 func (g *guardedPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
+	if err := g.check(query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.PrepareContext(ctx, query)
 }
 
 func (g *guardedPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
+	if err := g.check(query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.ExecContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
+	if err := g.check(query); err != nil {
 		return nil, err
 	}
 	return g.ConnPool.QueryContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := g.p.checkSent(g.stmt, g.ConnPool, query); err != nil {
+	if err := g.check(query); err != nil {
 		_ = g.stmt.AddError(err)
 		// A *sql.Row cannot be made with an error of one's own; one asked for
 		// on a cancelled context carries an error and reaches no connection.
@@ -70,11 +84,14 @@ func (p *Plugin) guardPool(db *gorm.DB) {
 	if g, ok := stmt.ConnPool.(interface{ guarded() *guardedPool }); ok && g.guarded().stmt == stmt {
 		return
 	}
+	// Before the callback that sends, GORM has built no SQL yet unless Raw
+	// or Exec wrote it.
+	raw := stmt.SQL.Len() > 0
 	if _, isTx := stmt.ConnPool.(gorm.TxCommitter); isTx {
-		stmt.ConnPool = &guardedTx{guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt}}
+		stmt.ConnPool = &guardedTx{guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt, raw: raw}}
 		return
 	}
-	stmt.ConnPool = &guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt}
+	stmt.ConnPool = &guardedPool{ConnPool: stmt.ConnPool, p: p, stmt: stmt, raw: raw}
 }
 
 // unguardPool gives the statement its own pool back once it was sent.

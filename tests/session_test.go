@@ -134,6 +134,14 @@ func TestSessionStrictRawSQL(t *testing.T) {
 				}
 			})
 		}
+		t.Run("Raw on a global model's table is still raw", func(t *testing.T) {
+			if msg := e.refusal(func() error {
+				var n int64
+				return e.db.Table("plans").Raw("SELECT count(*) FROM plans").Scan(&n).Error
+			}, kirayedar.ErrNoTenant); msg != "" {
+				t.Fatal(msg)
+			}
+		})
 		t.Run("a tenant or GlobalContext makes it run", func(t *testing.T) {
 			var n int64
 			must(t, e.db.WithContext(ctxFor(a)).Raw("SELECT count(*) FROM posts").Scan(&n).Error)
@@ -305,4 +313,79 @@ func TestSessionNeedsItsConnector(t *testing.T) {
 	} else {
 		t.Log(err)
 	}
+}
+
+// SQL that changes the connection's name resolution, ends its transaction or
+// leaves objects of its tenant on it, sent as raw SQL: the tracker notices,
+// and the next statement of every tenant runs where it belongs. (What a
+// function or procedure does inside cannot be seen; see the README.)
+func TestSessionTrackerFollowsRawSessionChanges(t *testing.T) {
+	forEachSessionTarget(t, func(t *testing.T, tg target) {
+		e := newEnv(t, tg, nil)
+		a, b := e.newTenant(t), e.newTenant(t)
+		seed(t, e, a)
+		seed(t, e, b)
+		e.sqlDB.SetMaxOpenConns(1) // every statement on the one connection
+		A, B := e.db.WithContext(ctxFor(a)), e.db.WithContext(ctxFor(b))
+		prepared := A.Session(&gorm.Session{PrepareStmt: true})
+		who := func(db *gorm.DB) string {
+			t.Helper()
+			var owner string
+			must(t, db.Raw("SELECT tenant FROM posts LIMIT 1").Scan(&owner).Error)
+			return owner
+		}
+		var scenarios map[string]func()
+		if tg.engine == "postgres" {
+			other := e.plugin.Engine().QuoteIdent(b)
+			scenarios = map[string]func(){
+				"SET SCHEMA":                  func() { A.Exec("SET SCHEMA '" + b + "'") },
+				"set_config with arguments":   func() { A.Exec("SELECT set_config(?, ?, false)", "search_path", other) },
+				"a comment, then RESET ALL":   func() { A.Exec("/* trace=1 */ RESET ALL") },
+				"RESET ALL after a statement": func() { A.Exec("SELECT 1; RESET ALL") },
+				"a prepared RESET":            func() { prepared.Exec("RESET search_path") },
+				"COMMIT inside a transaction": func() {
+					tx := A.Begin()
+					_ = who(tx.WithContext(ctxFor(b)))
+					tx.WithContext(ctxFor(b)).Exec("COMMIT")
+					tx.Rollback()
+				},
+				"a temporary table": func() {
+					A.Exec("CREATE TEMP TABLE report AS SELECT * FROM posts")
+					var owners []string
+					if err := B.Raw("SELECT tenant FROM report").Scan(&owners).Error; err == nil && len(owners) > 0 {
+						t.Errorf("tenant %s read tenant %s's temporary table: %v", b, a, owners)
+					}
+				},
+			}
+		} else {
+			scenarios = map[string]func(){
+				"a comment, then USE":   func() { A.Exec("/* trace=1 */ USE " + b) },
+				"USE with a backtick":   func() { A.Exec("USE`" + b + "`") },
+				"an executable comment": func() { A.Exec("/*!USE " + b + "*/") },
+				"EXECUTE IMMEDIATE":     func() { A.Exec("EXECUTE IMMEDIATE 'USE " + b + "'") },
+				"a prepared USE":        func() { prepared.Exec("USE " + b) },
+				"a statement prepared in SQL": func() {
+					A.Exec("PREPARE p FROM 'SELECT tenant FROM posts'")
+					var owners []string
+					if err := B.Raw("EXECUTE p").Scan(&owners).Error; err == nil && len(owners) > 0 && owners[0] != b {
+						t.Errorf("tenant %s executed tenant %s's prepared statement: %v", b, a, owners)
+					}
+				},
+			}
+		}
+		for name, run := range scenarios {
+			t.Run(name, func(t *testing.T) {
+				run()
+				if got := who(A); got != a {
+					t.Errorf("afterwards tenant %s read %s's rows", a, got)
+				}
+				if got := who(B); got != b {
+					t.Errorf("afterwards tenant %s read %s's rows", b, got)
+				}
+				if got := who(A); got != a {
+					t.Errorf("afterwards tenant %s read %s's rows", a, got)
+				}
+			})
+		}
+	})
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -14,9 +15,10 @@ type conn struct {
 	inner driver.Conn
 	c     *Connector
 
-	cur   string // the tenant (or "" for global) name resolution follows
-	known bool   // cur is certain
-	bad   bool   // the state is unknown after a failure: never reused
+	cur    string // the tenant (or "" for global) name resolution follows
+	known  bool   // cur is certain
+	bad    bool   // the state is unknown after a failure: never reused
+	sticky bool   // holds objects of its tenant (temporary tables, prepared SQL): never switched
 
 	inTx      bool
 	base      string // PostgreSQL: cur at BEGIN, what in-transaction (LOCAL) switches revert to
@@ -59,12 +61,26 @@ func (w *conn) ensureFor(ctx context.Context, begin bool) (string, error) {
 	if w.known && w.cur == target {
 		return target, nil
 	}
+	if w.sticky {
+		// A temporary table or a prepared statement of the tenant it was
+		// set for would be visible to the next one.
+		w.bad = true
+		if !w.inTx && ctx.Err() == nil {
+			return "", driver.ErrBadConn // database/sql retries on another connection
+		}
+		return "", fmt.Errorf("kirayedar: the connection holds temporary objects (tables, prepared statements) of another tenant; it is discarded")
+	}
 	return target, w.switchTo(ctx, target)
 }
 
 func (w *conn) switchTo(ctx context.Context, target string) error {
 	opts := w.c.opts
 	fail := func(err error) error {
+		if serverError(err) {
+			// The server refused the switch (no access, an aborted
+			// transaction): nothing changed, and the connection is sound.
+			return fmt.Errorf("kirayedar: switching the connection to %q: %w", target, err)
+		}
 		w.bad = true // what the server did is unknown: the connection goes
 		if !w.inTx && ctx.Err() == nil {
 			return driver.ErrBadConn // nothing of the statement was sent: database/sql retries elsewhere
@@ -132,38 +148,25 @@ func (w *conn) keyed(target, q string) string {
 	return "/* kirayedar:" + target + " */ " + q
 }
 
-// after notes SQL that changes session state behind the tracker's back. It
-// runs on every statement, so it neither allocates nor lowers the text.
+// after notes what q did to the connection behind the tracker's back. It
+// runs on every statement, so it reads q once and allocates nothing.
 func (w *conn) after(q string) {
-	if changesSession(q) {
+	e := scanEffects(q, w.c.opts.Engine)
+	if e == 0 {
+		return
+	}
+	if e&effUnknown != 0 {
 		w.known = false
 		if w.inTx {
 			w.baseKnown = false
 		}
 	}
-}
-
-// changesSession reports whether q may change what the connection's names
-// resolve to: it mentions search_path anywhere, or starts with USE, DISCARD,
-// RESET or ROLLBACK (which may undo a transaction-local switch).
-func changesSession(q string) bool {
-	t := strings.TrimLeft(q, " \t\r\n")
-	for _, prefix := range []string{"use ", "use\t", "use\n", "discard", "reset", "rollback"} {
-		if len(t) >= len(prefix) && strings.EqualFold(t[:len(prefix)], prefix) {
-			return true
-		}
+	if e&effEndsTx != 0 && w.inTx {
+		w.bad = true // the server's transaction is not database/sql's any more
 	}
-	return containsFold(q, "search_path")
-}
-
-// containsFold is strings.Contains ignoring ASCII case; word is lower case.
-func containsFold(s, word string) bool {
-	for i := 0; i+len(word) <= len(s); i++ {
-		if s[i]|0x20 == word[0] && strings.EqualFold(s[i:i+len(word)], word) {
-			return true
-		}
+	if e&effSticky != 0 {
+		w.sticky = true
 	}
-	return false
 }
 
 func (w *conn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
@@ -262,4 +265,20 @@ func (w *conn) Ping(ctx context.Context) error {
 		return p.Ping(ctx)
 	}
 	return nil
+}
+
+// serverError reports whether err is an error the server sent (pgx's
+// *pgconn.PgError, go-sql-driver's *mysql.MySQLError), after which the
+// connection's state is what it was. Matched by shape, so that this package
+// imports neither driver.
+func serverError(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if _, ok := err.(interface{ SQLState() string }); ok {
+			return true
+		}
+		if fmt.Sprintf("%T", err) == "*mysql.MySQLError" {
+			return true
+		}
+	}
+	return false
 }

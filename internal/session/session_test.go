@@ -380,21 +380,52 @@ func TestConcurrentSwitching(t *testing.T) {
 	}
 }
 
-func TestChangesSession(t *testing.T) {
-	for q, want := range map[string]bool{
-		"SELECT * FROM posts":  false,
-		"  use `acme`":         true,
-		"USE\tacme":            true,
-		"SET search_path TO x": true,
-		"select SET_CONFIG('SEARCH_PATH', 'x', false)": true,
-		"RESET ALL":                 true,
-		"discard all":               true,
-		"ROLLBACK TO SAVEPOINT sp":  true,
-		"SELECT user_id FROM users": false,
-		"UPDATE posts SET title = 'use search' WHERE id=1": false,
+func TestScanEffects(t *testing.T) {
+	const (
+		none    = effect(0)
+		unknown = effUnknown
+		ends    = effUnknown | effEndsTx
+		sticky  = effSticky
+	)
+	pg, my := dialect.Postgres, dialect.MySQL
+	for _, tc := range []struct {
+		engine dialect.Engine
+		q      string
+		want   effect
+	}{
+		{pg, "SELECT * FROM posts WHERE id = $1", none},
+		{pg, "UPDATE posts SET title = 'use search' WHERE id = 1", none},
+		{pg, "SELECT temperature, prepared_at FROM readings", none},
+		{pg, "SET search_path TO x", unknown},
+		{pg, "SET SCHEMA 'tb'", unknown},
+		{pg, "select SET_CONFIG('SEARCH_PATH', 'x', false)", unknown},
+		{pg, "SELECT set_config($1, $2, false)", unknown},
+		{pg, "/* trace=1 */ RESET ALL", unknown},
+		{pg, "SELECT 1; RESET ALL", unknown},
+		{pg, "-- note\n  discard all", unknown},
+		{pg, "ROLLBACK TO SAVEPOINT sp", unknown},
+		{pg, "/* undo */ ROLLBACK TO SAVEPOINT sp", unknown},
+		{pg, "ROLLBACK", ends},
+		{pg, "COMMIT", ends},
+		{pg, "SELECT 1; END", ends},
+		{pg, "abort", ends},
+		{pg, "CALL refresh()", unknown},
+		{pg, "DO $$ BEGIN PERFORM 1; END $$", unknown | effEndsTx},
+		{pg, "CREATE TEMP TABLE report AS SELECT * FROM posts", sticky},
+		{pg, "PREPARE p AS SELECT * FROM posts", unknown | sticky},
+		{pg, "LISTEN jobs", unknown | sticky},
+		{my, "  use `acme`", unknown},
+		{my, "USE`review_tb_x`", unknown},
+		{my, "/*!USE review_tb_x*/", unknown},
+		{my, "/*M!100000 USE review_tb_x*/", unknown},
+		{my, "EXECUTE IMMEDIATE 'USE review_tb_x'", unknown},
+		{my, "PREPARE s FROM 'USE review_tb_x'; EXECUTE s", unknown | sticky},
+		{my, "SELECT 1; # comment\nUSE x", unknown},
+		{my, "CREATE TEMPORARY TABLE t (id INT)", sticky},
+		{my, "SELECT * FROM posts WHERE id = ?", none},
 	} {
-		if got := changesSession(q); got != want {
-			t.Errorf("changesSession(%q) = %v, want %v", q, got, want)
+		if got := scanEffects(tc.q, tc.engine); got != tc.want {
+			t.Errorf("%s: scanEffects(%q) = %b, want %b", tc.engine, tc.q, got, tc.want)
 		}
 	}
 }

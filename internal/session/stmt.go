@@ -79,6 +79,7 @@ func (s *stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (drive
 	if err != nil {
 		return nil, err
 	}
+	defer s.w.after(s.query)
 	return is.(driver.StmtExecContext).ExecContext(ctx, args)
 }
 
@@ -87,6 +88,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 	if err != nil {
 		return nil, err
 	}
+	defer s.w.after(s.query)
 	return is.(driver.StmtQueryContext).QueryContext(ctx, args)
 }
 

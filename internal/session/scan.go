@@ -1,0 +1,126 @@
+package session
+
+import "github.com/kirayedar/kirayedar/dialect"
+
+// effect is what a statement's text may do to the connection behind the
+// tracker's back. The scan is conservative: a false alarm costs a switch
+// (or a connection) later; a miss could run a tenant's statement on a
+// connection set for another. What runs inside functions and procedures
+// cannot be seen; the README says so.
+type effect uint8
+
+const (
+	// effUnknown: the name resolution may have changed (search_path,
+	// set_config, SET, RESET, DISCARD, USE, EXECUTE, PREPARE, CALL, DO,
+	// ROLLBACK TO).
+	effUnknown effect = 1 << iota
+	// effEndsTx: COMMIT, ROLLBACK, END, ABORT, BEGIN or START: the
+	// server's transaction state no longer matches database/sql's.
+	effEndsTx
+	// effSticky: objects that outlive the statement on the connection and
+	// belong to its tenant: temporary tables, SQL-level prepared
+	// statements, cursors, LISTEN.
+	effSticky
+)
+
+// scanEffects reads q once, without allocating: the first word of every
+// statement (after white space and comments; MySQL's executable comments
+// /*! ... */ count as code) and every word anywhere, quoted or not.
+func scanEffects(q string, engine dialect.Engine) effect {
+	var e effect
+	start := true // at the start of a statement
+	afterRollback := false
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == '-' && i+1 < len(q) && q[i+1] == '-', c == '#' && engine == dialect.MySQL:
+			for i < len(q) && q[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(q) && q[i+1] == '*':
+			i += 2
+			if engine == dialect.MySQL && i < len(q) && (q[i] == '!' || q[i] == 'M' && i+1 < len(q) && q[i+1] == '!') {
+				for i < len(q) && (q[i] == '!' || q[i] == 'M' || q[i] >= '0' && q[i] <= '9') {
+					i++
+				}
+				continue // the comment's text is code; its "*/" is skipped below
+			}
+			for i+1 < len(q) && !(q[i] == '*' && q[i+1] == '/') {
+				i++
+			}
+			i += 2
+		case c == '*' && i+1 < len(q) && q[i+1] == '/':
+			i += 2
+		case c == ';':
+			start, afterRollback = true, false
+			i++
+		case isWordByte(c):
+			j := i
+			for j < len(q) && isWordByte(q[j]) {
+				j++
+			}
+			word := q[i:j]
+			i = j
+			if afterRollback {
+				afterRollback = false
+				if !equalFold(word, "to") {
+					e |= effEndsTx
+				}
+			}
+			if start {
+				start = false
+				switch {
+				case equalFold(word, "rollback"):
+					e |= effUnknown
+					afterRollback = true
+					continue
+				case equalFold(word, "commit"), equalFold(word, "end"), equalFold(word, "abort"),
+					equalFold(word, "begin"), equalFold(word, "start"):
+					e |= effUnknown | effEndsTx
+				case equalFold(word, "use"), equalFold(word, "set"), equalFold(word, "reset"),
+					equalFold(word, "discard"), equalFold(word, "execute"), equalFold(word, "call"),
+					equalFold(word, "do"), equalFold(word, "change_user"):
+					e |= effUnknown
+				case equalFold(word, "prepare"), equalFold(word, "declare"), equalFold(word, "listen"):
+					e |= effUnknown | effSticky
+				}
+			}
+			switch {
+			case equalFold(word, "search_path"), equalFold(word, "set_config"):
+				e |= effUnknown
+			case equalFold(word, "temp"), equalFold(word, "temporary"), equalFold(word, "prepare"), equalFold(word, "listen"):
+				e |= effSticky
+			}
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		default:
+			start = false
+			i++
+		}
+	}
+	if afterRollback {
+		e |= effEndsTx
+	}
+	return e
+}
+
+func isWordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$'
+}
+
+// equalFold compares an ASCII word with a lower-case one.
+func equalFold(word, lower string) bool {
+	if len(word) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(word); i++ {
+		c := word[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
