@@ -1,6 +1,8 @@
 package kirayedar
 
 import (
+	"github.com/kirayedar/kirayedar/telemetry"
+
 	"context"
 	"fmt"
 	"sort"
@@ -122,10 +124,14 @@ func (r Report) Total() int { return len(r.Results) }
 //
 // The error is nil when no tenant failed; otherwise it says how many did and
 // wraps the first failure's *Error (in tenant order).
-func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (Report, error) {
+func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (report Report, err error) {
+	ctx, rec := pr.p.tel.Begin(ctx, "migrate_all", "", "")
+	defer func() {
+		rec.EndRun(err, telemetry.RunCounts{Migrated: report.Migrated, UpToDate: report.UpToDate, Failed: report.Failed})
+	}()
 	start := time.Now()
 	job := migration{fingerprint: pr.p.Fingerprint(), force: opts.Force}
-	report := Report{Fingerprint: job.fingerprint}
+	report = Report{Fingerprint: job.fingerprint}
 	rows, err := pr.reg.all(pr.global(ctx))
 	if err != nil {
 		return report, fmt.Errorf("kirayedar: migrate all: reading the registry: %w", err)

@@ -34,6 +34,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/telemetry"
 )
 
 // Strategy is how a tenant's tables are kept apart from other tenants'.
@@ -104,6 +105,10 @@ type Config struct {
 	// it, such SQL runs against the global schema; it cannot be told apart
 	// from SQL that means to.
 	StrictRawSQL bool
+	// Telemetry configures lifecycle events, OpenTelemetry spans and
+	// metrics, and logging (see package telemetry). The zero value reports
+	// to OpenTelemetry's global providers and logs nothing.
+	Telemetry telemetry.Options
 	// PrefixSeparator joins tenant and table under StrategyPrefix: one or
 	// more underscores, default "_". Tenant IDs may not contain it.
 	PrefixSeparator string
@@ -134,6 +139,7 @@ type Plugin struct {
 	boundTx sync.Map
 	bound   atomic.Int64
 	names   nameCache
+	tel     *telemetry.Recorder
 	conn    *connectorState                 // StrategySession: the pool's connector
 	globals sync.Map                        // StrategySession: table → *physical in the global schema
 	next    map[string]clause.ClauseBuilder // the clause builders we wrap
@@ -170,7 +176,15 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := p.setup(db); err != nil {
 		return err
 	}
+	tel, err := telemetry.New(p.cfg.Telemetry, string(p.engine), p.strategy.String())
+	if err != nil {
+		return err
+	}
+	p.tel = tel
 	if err := p.register(db); err != nil {
+		return err
+	}
+	if err := p.registerTelemetry(db); err != nil {
 		return err
 	}
 	if p.conn != nil {

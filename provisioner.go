@@ -168,7 +168,13 @@ func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
 
 // run validates the tenant IDs, takes their in-process locks and runs fn.
 // Its error names the first tenant.
-func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn func(context.Context) error) error {
+func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn func(context.Context) error) (err error) {
+	newTenant := ""
+	if op == "rename" {
+		newTenant = tenants[1]
+	}
+	ctx, rec := pr.p.tel.Begin(ctx, op, tenants[0], newTenant)
+	defer func() { rec.End(err) }()
 	wrap := func(err error) error { return &Error{Op: op, Tenant: tenants[0], Err: err} }
 	// ValidateTenantID also picks up join tables set up after Initialize, so
 	// Create and Drop see every table the tenant has.
