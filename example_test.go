@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/kirayedar/kirayedar"
+	"github.com/kirayedar/kirayedar/telemetry"
 )
 
 type Note struct {
@@ -143,4 +144,39 @@ func ExampleValidateTenantID() {
 	// acme <nil>
 	// pg_catalog invalid tenant ID "pg_catalog": "pg_catalog" is reserved by postgres
 	// acme;drop invalid tenant ID "acme;drop": character ';' at byte 4 is not allowed (use a-z, 0-9 and _)
+}
+
+// Lifecycle operations report one telemetry.Event each, success or failure,
+// with their duration; the same Options send spans and metrics to
+// OpenTelemetry (the global providers unless given) and records to an
+// slog.Logger.
+func Example_telemetry() {
+	db, err := gorm.Open(sqlite.Open("file:example_telemetry?mode=memory&cache=shared"), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		panic(err)
+	}
+	err = db.Use(kirayedar.New(kirayedar.Config{
+		TenantModels: []any{&Note{}},
+		Telemetry: telemetry.Options{
+			// TracerProvider: tp, MeterProvider: mp, Logger: slog.Default(),
+			OnEvent: func(ev telemetry.Event) {
+				fmt.Printf("%s %s ok=%v took>0=%v err=%v\n", ev.Name, ev.Tenant, ev.Succeeded(), ev.Duration > 0, ev.Err != nil)
+			},
+		},
+	}))
+	if err != nil {
+		panic(err)
+	}
+	prov, err := kirayedar.NewProvisioner(db)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	_ = prov.Create(ctx, "acme")
+	_ = prov.Create(ctx, "acme") // exists already
+	_ = prov.Drop(ctx, "acme")
+	// Output:
+	// kirayedar.tenant.create acme ok=true took>0=true err=false
+	// kirayedar.tenant.create acme ok=false took>0=true err=true
+	// kirayedar.tenant.drop acme ok=true took>0=true err=false
 }

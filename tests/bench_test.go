@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
 	"github.com/kirayedar/kirayedar"
+	"github.com/kirayedar/kirayedar/telemetry"
 )
 
 // Benchmarks of the plugin's per-statement overhead against plain GORM.
@@ -29,6 +32,8 @@ import (
 //     the same shape in the global schema.
 //   - schema, prefix: a *gorm.DB with the plugin registered for that
 //     strategy (newEnv), running every statement for a provisioned tenant.
+//   - telemetry: the default strategy with Config.Telemetry given
+//     OpenTelemetry SDK providers that have no exporter.
 //
 // Setup (opening pools, provisioning, seeding) happens once per engine in the
 // engine-level sub-benchmark, which runs once per -count; the timed
@@ -70,9 +75,9 @@ var benchEngines = []struct {
 	engine string
 	modes  []string
 }{
-	{"postgres", []string{"plain", "schema", "prefix"}},
-	{"mysql", []string{"plain", "schema", "prefix"}},
-	{"sqlite", []string{"plain", "prefix"}},
+	{"postgres", []string{"plain", "schema", "prefix", "telemetry"}},
+	{"mysql", []string{"plain", "schema", "prefix", "telemetry"}},
+	{"sqlite", []string{"plain", "prefix", "telemetry"}},
 }
 
 const benchSeedRows = 1000
@@ -166,6 +171,17 @@ func benchModes(b *testing.B, engine string, modes []string) []benchMode {
 			}
 			m.label = "plain"
 			m.db = plain.WithContext(context.Background())
+		} else if mode == "telemetry" {
+			// The default strategy, with OpenTelemetry SDK providers that
+			// have no exporter or reader: telemetry configured, nothing sent.
+			e := newEnv(b, target{engine: engine, strategy: benchStrategy(map[bool]string{true: "prefix", false: "schema"}[engine == "sqlite"])},
+				func(cfg *kirayedar.Config) {
+					benchConfig(cfg)
+					cfg.Telemetry = telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(), MeterProvider: sdkmetric.NewMeterProvider()}
+				})
+			tenant := e.newTenant(b)
+			m.label = tenant
+			m.db = e.db.WithContext(ctxFor(tenant))
 		} else {
 			e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
 			tenant := e.newTenant(b)
