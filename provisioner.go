@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -27,6 +28,10 @@ type Provisioner struct {
 	locks   keyedMutex
 	backend backend
 	ddl     ddlCache
+	// watchers are called with the tenants of every Create, Drop and
+	// Rename that ended (see OnChange).
+	watchersMu sync.RWMutex
+	watchers   []func(tenants ...string)
 	// LockTimeout bounds how long an operation waits for another one on the
 	// same tenant, in this process or another, before failing with
 	// ErrLockTimeout. Zero or less means the default, 30s; the context can
@@ -166,6 +171,24 @@ func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// OnChange registers fn to be called with the tenants of every Create, Drop
+// and Rename this provisioner ran, when it ends (successfully or not): the
+// HTTP resolver drops its cached answers for them. fn runs on the
+// operation's goroutine and must be quick.
+func (pr *Provisioner) OnChange(fn func(tenants ...string)) {
+	pr.watchersMu.Lock()
+	defer pr.watchersMu.Unlock()
+	pr.watchers = append(pr.watchers, fn)
+}
+
+func (pr *Provisioner) changed(tenants []string) {
+	pr.watchersMu.RLock()
+	defer pr.watchersMu.RUnlock()
+	for _, fn := range pr.watchers {
+		fn(tenants...)
+	}
+}
+
 // run validates the tenant IDs, takes their in-process locks and runs fn.
 // Its error names the first tenant.
 func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn func(context.Context) error) (err error) {
@@ -175,6 +198,9 @@ func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn 
 	}
 	ctx, rec := pr.p.tel.Begin(ctx, op, tenants[0], newTenant)
 	defer func() { rec.End(err) }()
+	if op != "migrate" {
+		defer pr.changed(tenants)
+	}
 	wrap := func(err error) error { return &Error{Op: op, Tenant: tenants[0], Err: err} }
 	// ValidateTenantID also picks up join tables set up after Initialize, so
 	// Create and Drop see every table the tenant has.

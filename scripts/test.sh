@@ -347,6 +347,8 @@ go test -race -count=1 ./... "$@" || die "go test failed"
 if [[ $# -eq 0 ]]; then
 	log "a short fuzz run of the raw-SQL check (FuzzCheckRaw, 15s)"
 	go test -run '^$' -fuzz FuzzCheckRaw -fuzztime 15s . || die "fuzzing found a failure (see testdata/fuzz)"
+	log "a short fuzz run of host resolution (FuzzResolveHost, 10s)"
+	go test -run '^$' -fuzz FuzzResolveHost -fuzztime 10s ./resolver || die "fuzzing found a failure (see resolver/testdata/fuzz)"
 fi
 
 log "all tests passed"
