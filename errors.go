@@ -65,6 +65,9 @@ type StatementError struct {
 	Tenant string // the tenant in the statement's context, if any
 	Err    error
 	Detail string // what exactly was refused, for the message
+	// counted: the refusal counter saw it (a reused *gorm.DB keeps its
+	// error, and preloads pass theirs to the parent statement).
+	counted bool
 }
 
 func (e *StatementError) Error() string {

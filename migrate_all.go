@@ -127,6 +127,10 @@ func (r Report) Total() int { return len(r.Results) }
 func (pr *Provisioner) MigrateAll(ctx context.Context, opts MigrateOptions) (report Report, err error) {
 	ctx, rec := pr.p.tel.Begin(ctx, "migrate_all", "", "")
 	defer func() {
+		if v := recover(); v != nil {
+			rec.EndRun(panicked(v), telemetry.RunCounts{Migrated: report.Migrated, UpToDate: report.UpToDate, Failed: report.Failed})
+			panic(v)
+		}
 		rec.EndRun(err, telemetry.RunCounts{Migrated: report.Migrated, UpToDate: report.UpToDate, Failed: report.Failed})
 	}()
 	start := time.Now()
@@ -231,7 +235,12 @@ func (pr *Provisioner) migrateEach(ctx context.Context, tenants []string, job mi
 			defer wg.Done()
 			for tenant := range jobs {
 				if err := ctx.Err(); err != nil {
-					out <- failure(tenant, err)
+					// Never started, but a tenant of the run all the same:
+					// it reports its one event, a failure.
+					_, rec := pr.p.tel.Begin(ctx, "migrate", tenant, "")
+					res := failure(tenant, err)
+					rec.End(res.Err)
+					out <- res
 					continue
 				}
 				began := time.Now()

@@ -176,7 +176,11 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err := p.setup(db); err != nil {
 		return err
 	}
-	tel, err := telemetry.New(p.cfg.Telemetry, string(p.engine), p.strategy.String())
+	telOpts := p.cfg.Telemetry
+	if telOpts.ErrorType == nil {
+		telOpts.ErrorType = errorType
+	}
+	tel, err := telemetry.New(telOpts, string(p.engine), p.strategy.String())
 	if err != nil {
 		return err
 	}

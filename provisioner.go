@@ -197,7 +197,13 @@ func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn 
 		newTenant = tenants[1]
 	}
 	ctx, rec := pr.p.tel.Begin(ctx, op, tenants[0], newTenant)
-	defer func() { rec.End(err) }()
+	defer func() {
+		if v := recover(); v != nil {
+			rec.End(panicked(v))
+			panic(v)
+		}
+		rec.End(err)
+	}()
 	if op != "migrate" {
 		defer pr.changed(tenants)
 	}

@@ -1,7 +1,9 @@
 package kirayedar
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -29,8 +31,11 @@ func (p *Plugin) registerTelemetry(db *gorm.DB) error {
 // the schema and session strategies also db.namespace, the tenant's schema
 // or database.
 func (p *Plugin) annotateSpan(stmt *gorm.Statement) {
-	if p.tel == nil {
+	if p.tel == nil || stmt.DB == nil {
 		return
+	}
+	if _, ok := stmt.DB.Config.Plugins[otelGormPlugin]; !ok {
+		return // the span in the context is the application's, not a statement's
 	}
 	sc := scopeOf(stmt.Context)
 	if sc == nil || sc.tenant == "" || sc.err != nil {
@@ -45,8 +50,44 @@ func (p *Plugin) annotateSpan(stmt *gorm.Statement) {
 
 func (p *Plugin) countRefusal(kind string) func(*gorm.DB) {
 	return func(db *gorm.DB) {
-		if db.Error != nil && errors.Is(db.Error, ErrNoTenant) {
-			p.tel.Refused(statementContext(db), kind)
+		if db.Error == nil || !errors.Is(db.Error, ErrNoTenant) {
+			return
 		}
+		var st *StatementError
+		if errors.As(db.Error, &st) {
+			if st.counted {
+				return
+			}
+			st.counted = true
+		}
+		p.tel.Refused(statementContext(db), kind)
 	}
 }
+
+// otelGormPlugin is the name gorm.io/plugin/opentelemetry registers under.
+const otelGormPlugin = "otelgorm"
+
+// errorType names a lifecycle error for the error.type attribute: a bounded
+// set, as OpenTelemetry asks.
+func errorType(err error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{ErrTenantExists, "tenant_exists"},
+		{ErrTenantNotFound, "tenant_not_found"},
+		{ErrInvalidTenantID, "invalid_tenant_id"},
+		{ErrLockTimeout, "lock_timeout"},
+		{context.Canceled, "context_canceled"},
+		{context.DeadlineExceeded, "deadline_exceeded"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "_OTHER"
+}
+
+// panicked turns a recovered panic into the error an operation reports
+// before the panic goes on.
+func panicked(v any) error { return fmt.Errorf("kirayedar: panic: %v", v) }

@@ -29,6 +29,7 @@ const (
 	AttrMigrated  = attribute.Key("kirayedar.tenants.migrated")
 	AttrUpToDate  = attribute.Key("kirayedar.tenants.up_to_date")
 	AttrFailed    = attribute.Key("kirayedar.tenants.failed")
+	AttrErrorType = attribute.Key("error.type")
 )
 
 // Metric names.
@@ -53,8 +54,14 @@ type Options struct {
 	// a tenant. Off by default: nothing is logged per statement.
 	LogRefusals bool
 	// OnEvent, when set, is called with each lifecycle Event, synchronously,
-	// on the goroutine that ran the operation.
+	// on the goroutine that ran the operation: MigrateAll's workers call it
+	// concurrently, so it must be safe for concurrent use. A panic in it is
+	// recovered and reported to otel.Handle (and the Logger); it does not
+	// change the operation's outcome.
 	OnEvent func(Event)
+	// ErrorType names an operation's error for the error.type attribute
+	// (a short, bounded set); the plugin sets it.
+	ErrorType func(error) string
 	// TenantInMetrics adds the tenant ID to metric attributes. Off by
 	// default: every tenant would be a time series of its own.
 	TenantInMetrics bool
@@ -117,6 +124,7 @@ func systemName(engine string) string {
 // Operation is one lifecycle operation in progress; End reports it.
 type Operation struct {
 	r     *Recorder
+	ctx   context.Context
 	event Event
 	span  trace.Span
 }
@@ -138,6 +146,7 @@ func (r *Recorder) Begin(ctx context.Context, action, tenant, newTenant string) 
 		attrs = append(attrs, AttrNewTenant.String(newTenant))
 	}
 	ctx, op.span = r.tracer.Start(ctx, op.event.Name, trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(attrs...))
+	op.ctx = context.WithoutCancel(ctx)
 	return ctx, op
 }
 
@@ -148,35 +157,33 @@ func (o *Operation) End(err error) { o.end(err, nil) }
 func (o *Operation) EndRun(err error, counts RunCounts) { o.end(err, &counts) }
 
 func (o *Operation) end(err error, counts *RunCounts) {
-	r, ev := o.r, &o.event
+	r, ev, ctx := o.r, &o.event, o.ctx
 	ev.Duration, ev.Err, ev.Run = time.Since(ev.Start), err, counts
 
-	if counts != nil {
-		o.span.SetAttributes(AttrMigrated.Int(counts.Migrated), AttrUpToDate.Int(counts.UpToDate), AttrFailed.Int(counts.Failed))
-	}
-	if err != nil {
-		o.span.RecordError(err)
-		o.span.SetStatus(codes.Error, err.Error())
-	}
-	o.span.End()
-
 	outcome := "success"
+	attrs := make([]attribute.KeyValue, 0, 6)
+	attrs = append(attrs, AttrAction.String(ev.Action))
+	attrs = append(attrs, r.common...)
 	if err != nil {
 		outcome = "failure"
+		errType := "_OTHER"
+		if r.opts.ErrorType != nil {
+			errType = r.opts.ErrorType(err)
+		}
+		attrs = append(attrs, AttrErrorType.String(errType))
+		o.span.SetAttributes(AttrErrorType.String(errType))
 	}
-	attrs := make([]attribute.KeyValue, 0, 5)
-	attrs = append(attrs, AttrAction.String(ev.Action), AttrOutcome.String(outcome))
-	attrs = append(attrs, r.common...)
+	attrs = append(attrs, AttrOutcome.String(outcome))
 	if r.opts.TenantInMetrics && ev.Tenant != "" {
 		attrs = append(attrs, AttrTenant.String(ev.Tenant))
 	}
+	// Recorded and logged under the span, so exemplars and trace-aware
+	// log handlers link them to it.
 	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
-	ctx := context.Background()
 	r.duration.Record(ctx, ev.Duration.Seconds(), set)
 	if err != nil {
 		r.failures.Add(ctx, 1, set)
 	}
-
 	if l := r.opts.Logger; l != nil {
 		logAttrs := []slog.Attr{slog.String("action", ev.Action), slog.Duration("duration", ev.Duration)}
 		if ev.Tenant != "" {
@@ -194,9 +201,34 @@ func (o *Operation) end(err error, counts *RunCounts) {
 			l.LogAttrs(ctx, slog.LevelInfo, ev.Name, logAttrs...)
 		}
 	}
-	if r.opts.OnEvent != nil {
-		r.opts.OnEvent(*ev)
+
+	if counts != nil {
+		o.span.SetAttributes(AttrMigrated.Int(counts.Migrated), AttrUpToDate.Int(counts.UpToDate), AttrFailed.Int(counts.Failed))
 	}
+	if err != nil {
+		o.span.RecordError(err)
+		o.span.SetStatus(codes.Error, err.Error())
+	}
+	o.span.End()
+
+	if r.opts.OnEvent != nil {
+		r.callOnEvent(*ev)
+	}
+}
+
+// callOnEvent calls OnEvent, recovering a panic in it: the operation's
+// outcome is decided already and must reach its caller.
+func (r *Recorder) callOnEvent(ev Event) {
+	defer func() {
+		if p := recover(); p != nil {
+			err := fmt.Errorf("kirayedar: telemetry: OnEvent panicked on %s: %v", ev.Name, p)
+			otel.Handle(err)
+			if r.opts.Logger != nil {
+				r.opts.Logger.Error(err.Error())
+			}
+		}
+	}()
+	r.opts.OnEvent(ev)
 }
 
 // Refused counts a statement refused for want of a tenant; kind is GORM's

@@ -192,7 +192,17 @@ func TestLifecycleTelemetry(t *testing.T) {
 			if st.want != nil {
 				outcome = "failure"
 			}
-			key := "db.system.name=" + engine + ",kirayedar.action=" + action + ",kirayedar.outcome=" + outcome + ",kirayedar.strategy=schema"
+			errType := ""
+			switch {
+			case st.want == nil:
+			case errors.Is(st.want, kirayedar.ErrTenantExists):
+				errType = "error.type=tenant_exists,"
+			case errors.Is(st.want, kirayedar.ErrTenantNotFound):
+				errType = "error.type=tenant_not_found,"
+			default:
+				errType = "error.type=invalid_tenant_id,"
+			}
+			key := "db.system.name=" + engine + "," + errType + "kirayedar.action=" + action + ",kirayedar.outcome=" + outcome + ",kirayedar.strategy=schema"
 			wantDurations[key]++
 			if st.want != nil {
 				wantFailures[key]++
@@ -370,5 +380,72 @@ func TestQuerySpansCarryTheTenant(t *testing.T) {
 				t.Errorf("span %s: tenant %q, namespace %q, want %q", s.Name(), spanAttr(s, telemetry.AttrTenant), spanAttr(s, telemetry.AttrNamespace), a)
 			}
 		}
+	})
+}
+
+// A panic in OnEvent does not reach the operation's caller; a panic in the
+// operation is reported as a failure before it goes on; a MigrateAll whose
+// context ends reports every tenant it did not start; one refusal counts
+// once, however often GORM passes its error on.
+func TestTelemetryEdgeCases(t *testing.T) {
+	forEachObservedTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		t.Run("OnEvent panics", func(t *testing.T) {
+			o := newObserved(t, tg, func(opts *telemetry.Options) {
+				opts.OnEvent = func(telemetry.Event) { panic("boom") }
+			})
+			id := o.tenantID()
+			must(t, o.prov.Create(ctx, id))
+			must(t, o.prov.Drop(ctx, id))
+		})
+		t.Run("the operation panics", func(t *testing.T) {
+			o := newObserved(t, tg, nil)
+			id := o.newTenant(t)
+			o.takeEvents()
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Error("the panic did not go on")
+					}
+				}()
+				_, _ = o.prov.MigrateAll(ctx, kirayedar.MigrateOptions{Tenants: []string{id}, Force: true,
+					Progress: func(kirayedar.Progress) { panic("progress") }})
+			}()
+			var run *telemetry.Event
+			for _, ev := range o.takeEvents() {
+				if ev.Name == telemetry.EventMigrateAll {
+					run = &ev
+				}
+			}
+			if run == nil || run.Err == nil {
+				t.Errorf("a run that panicked reported %+v", run)
+			}
+		})
+		t.Run("a cancelled MigrateAll", func(t *testing.T) {
+			o := newObserved(t, tg, nil)
+			ids := []string{o.newTenant(t), o.newTenant(t), o.newTenant(t)}
+			o.takeEvents()
+			cctx, cancel := context.WithCancel(ctx)
+			report, _ := o.prov.MigrateAll(cctx, kirayedar.MigrateOptions{Tenants: ids, Force: true, Concurrency: 1,
+				Progress: func(kirayedar.Progress) { cancel() }})
+			events := o.takeEvents()
+			if len(events) != report.Total()+1 {
+				t.Errorf("%d events for %d tenants and the run", len(events), report.Total())
+			}
+		})
+		t.Run("one refusal, one count", func(t *testing.T) {
+			o := newObserved(t, tg, nil)
+			var n int64
+			db := o.db.Model(&Post{})
+			_ = db.Count(&n).Find(&[]Post{}).Error
+			got := o.points(t, telemetry.MetricRefused)
+			total := 0.0
+			for _, v := range got {
+				total += v
+			}
+			if total != 1 {
+				t.Errorf("one refused chain counted %v times: %v", total, got)
+			}
+		})
 	})
 }
