@@ -230,3 +230,6 @@ func (r *Resolver) tenant(ctx context.Context, tenant, host string) (Decision, e
 	}
 	return Decision{Kind: KindTenant, Tenant: tenant, Host: host}, nil
 }
+
+// PrimaryDomain returns the normalized primary domain.
+func (r *Resolver) PrimaryDomain() string { return r.primary }

@@ -345,6 +345,11 @@ log "go test -race -count=1 ./... $*"
 go test -race -count=1 ./... "$@" || die "go test failed"
 
 if [[ $# -eq 0 ]]; then
+	log "examples/gin-app (its own module): go vet, go test -race"
+	(cd examples/gin-app && go vet ./... && go test -race -count=1 ./...) || die "examples/gin-app failed"
+fi
+
+if [[ $# -eq 0 ]]; then
 	log "a short fuzz run of the raw-SQL check (FuzzCheckRaw, 15s)"
 	go test -run '^$' -fuzz FuzzCheckRaw -fuzztime 15s . || die "fuzzing found a failure (see testdata/fuzz)"
 	log "a short fuzz run of host resolution (FuzzResolveHost, 10s)"
