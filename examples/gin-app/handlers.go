@@ -136,16 +136,24 @@ func page(c *gin.Context) (page, perPage int) {
 	return max(page, 1), min(max(perPage, 1), 100)
 }
 
-func (a *app) listProjects(c *gin.Context) {
+func (a *app) listProjects(c *gin.Context) { listPage[Project](a, c, nil) }
+
+// listPage answers one page of T's rows in id order, with the total count;
+// with, when set, adds preloads to the page's query.
+func listPage[T any](a *app, c *gin.Context, with func(*gorm.DB) *gorm.DB) {
 	p, per := page(c)
 	var total int64
-	var items []Project
+	var items []T
 	db := a.dbFor(c)
-	if err := db.Model(&Project{}).Count(&total).Error; err != nil {
+	if err := db.Model(new(T)).Count(&total).Error; err != nil {
 		a.fail(c, err)
 		return
 	}
-	if err := db.Order("id").Limit(per).Offset((p - 1) * per).Find(&items).Error; err != nil {
+	q := db.Order("id").Limit(per).Offset((p - 1) * per)
+	if with != nil {
+		q = with(q)
+	}
+	if err := q.Find(&items).Error; err != nil {
 		a.fail(c, err)
 		return
 	}
@@ -273,19 +281,7 @@ func (a *app) createTask(c *gin.Context) {
 }
 
 func (a *app) listTasks(c *gin.Context) {
-	p, per := page(c)
-	var total int64
-	var items []Task
-	db := a.dbFor(c)
-	if err := db.Model(&Task{}).Count(&total).Error; err != nil {
-		a.fail(c, err)
-		return
-	}
-	if err := db.Preload("Labels").Order("id").Limit(per).Offset((p - 1) * per).Find(&items).Error; err != nil {
-		a.fail(c, err)
-		return
-	}
-	c.JSON(http.StatusOK, gin.H{"items": items, "page": p, "per_page": per, "total": total})
+	listPage[Task](a, c, func(db *gorm.DB) *gorm.DB { return db.Preload("Labels") })
 }
 
 // fail answers 500 and logs the cause, which the client does not see.
