@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -52,12 +53,19 @@ type server struct {
 type backend struct {
 	name string
 	args func(t *testing.T) []string
+	// owns, when set, is told of every tenant signed up: MySQL's tenant
+	// databases are server-wide and dropped after the test.
+	owns func(t *testing.T, tenant string)
 }
+
+// runSuffix keeps this run's tenant IDs apart from other runs' on servers
+// where tenants are server-wide (MySQL databases).
+var runSuffix = fmt.Sprint(os.Getpid()%100000 + 100000*rand.Intn(9))
 
 var backends = []backend{
 	{"sqlite", func(t *testing.T) []string {
 		return []string{"-sqlite", filepath.Join(t.TempDir(), "app.db")}
-	}},
+	}, nil},
 	{"postgres", func(t *testing.T) []string {
 		dsn := os.Getenv("KIRAYEDAR_POSTGRES_DSN")
 		if dsn == "" {
@@ -74,7 +82,51 @@ var backends = []backend{
 		}
 		t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
 		return []string{"-dsn", replaceDBName(dsn, name)}
+	}, nil},
+	{"mysql", func(t *testing.T) []string {
+		dsn := os.Getenv("KIRAYEDAR_MYSQL_DSN")
+		if dsn == "" {
+			dsn = "root@tcp(127.0.0.1:3306)/test"
+		}
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin, err := sql.Open("mysql", dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = admin.Close() })
+		name := fmt.Sprintf("ginapp_%s_%d", runSuffix, rand.Intn(1e6))
+		if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+			t.Fatalf("MariaDB is unreachable (scripts/test.sh starts it): %v", err)
+		}
+		t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name) })
+		cfg.DBName = name
+		return []string{"-dsn", cfg.FormatDSN()}
+	}, func(t *testing.T, tenant string) {
+		dsn := os.Getenv("KIRAYEDAR_MYSQL_DSN")
+		if dsn == "" {
+			dsn = "root@tcp(127.0.0.1:3306)/test"
+		}
+		t.Cleanup(func() {
+			if admin, err := sql.Open("mysql", dsn); err == nil {
+				_, _ = admin.Exec("DROP DATABASE IF EXISTS `" + tenant + "`")
+				_ = admin.Close()
+			}
+		})
 	}},
+}
+
+// signup signs tenant up through the primary host.
+func (b backend) signup(t *testing.T, s *server, tenant string) {
+	t.Helper()
+	if b.owns != nil {
+		b.owns(t, tenant)
+	}
+	if code := s.do(t, "POST", "example.test", "/signup", map[string]string{"tenant": tenant}, nil); code != 201 {
+		t.Fatalf("signing up %s: %d", tenant, code)
+	}
 }
 
 func replaceDBName(dsn, name string) string {
@@ -172,19 +224,18 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			s := start(t, b.args(t)...)
 			const primary, admin = "example.test", "admin.example.test"
-			for _, tenant := range []string{"acme", "globex"} {
-				if code := s.do(t, "POST", primary, "/signup", map[string]string{"tenant": tenant}, nil); code != 201 {
-					t.Fatalf("signing up %s: %d", tenant, code)
-				}
+			acme, globex := "acme"+runSuffix, "globex"+runSuffix
+			for _, tenant := range []string{acme, globex} {
+				b.signup(t, s, tenant)
 			}
-			if code := s.do(t, "POST", admin, "/signup", map[string]string{"tenant": "acme"}, nil); code != 409 {
+			if code := s.do(t, "POST", admin, "/signup", map[string]string{"tenant": acme}, nil); code != 409 {
 				t.Errorf("signing up acme again: %d, want 409", code)
 			}
 			if code := s.do(t, "POST", primary, "/signup", map[string]string{"tenant": "Not-Valid"}, nil); code != 400 {
 				t.Errorf("signing up an invalid ID: %d, want 400", code)
 			}
 
-			for _, tenant := range []string{"acme", "globex"} {
+			for _, tenant := range []string{acme, globex} {
 				host := tenant + "." + primary
 				for i := 0; i < 3; i++ {
 					var p Project
@@ -197,7 +248,7 @@ func TestEndToEnd(t *testing.T) {
 					}
 				}
 			}
-			for _, tenant := range []string{"acme", "globex"} {
+			for _, tenant := range []string{acme, globex} {
 				host := tenant + "." + primary
 				var projects list[Project]
 				s.do(t, "GET", host, "/projects?per_page=2&page=1", nil, &projects)
@@ -238,8 +289,8 @@ func TestEndToEnd(t *testing.T) {
 				{"elsewhere.org", "/projects", 404},
 				{"bad-id." + primary, "/projects", 400},
 				{"www." + primary, "/projects", 404},
-				{admin, "/projects", 404},                  // no tenant routes on the admin host
-				{"acme." + primary, "/admin/tenants", 404}, // no admin routes on a tenant's host
+				{admin, "/projects", 404},                     // no tenant routes on the admin host
+				{acme + "." + primary, "/admin/tenants", 404}, // no admin routes on a tenant's host
 				{"nobody.example.org", "/healthz", 200},
 			} {
 				if code := s.do(t, "GET", tc.host, tc.path, nil, nil); code != tc.want {
@@ -258,22 +309,20 @@ func TestLoad(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			args := b.args(t)
-			rate := loadRun(t, start(t, args...), "load")
-			base := loadRun(t, start(t, append(args, "-no-resolver")...), "base")
+			rate := loadRun(t, b, start(t, args...), "load")
+			base := loadRun(t, b, start(t, append(args, "-no-resolver")...), "base")
 			t.Logf("%s: %.0f requests/s with the resolver, %.0f without (%.2fx)", b.name, rate, base, rate/base)
 		})
 	}
 }
 
-func loadRun(t *testing.T, s *server, prefix string) float64 {
+func loadRun(t *testing.T, b backend, s *server, prefix string) float64 {
 	t.Helper()
 	const tenants, workers, requests = 20, 16, 2000
 	ids := make([]string, tenants)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%s%02d", prefix, i)
-		if code := s.do(t, "POST", "example.test", "/signup", map[string]string{"tenant": ids[i]}, nil); code != 201 {
-			t.Fatalf("signing up %s: %d", ids[i], code)
-		}
+		ids[i] = fmt.Sprintf("%s%02dr%s", prefix, i, runSuffix)
+		b.signup(t, s, ids[i])
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	var sent, crossed, failed atomic.Int64
