@@ -136,13 +136,14 @@ type Plugin struct {
 	// boundTx maps the connection pool of each running Transaction (a
 	// *sql.Tx) to its boundTenant; bound counts them, so that statements
 	// skip the lookup while there are none.
-	boundTx sync.Map
-	bound   atomic.Int64
-	names   nameCache
-	tel     *telemetry.Recorder
-	conn    *connectorState                 // StrategySession: the pool's connector
-	globals sync.Map                        // StrategySession: table → *physical in the global schema
-	next    map[string]clause.ClauseBuilder // the clause builders we wrap
+	boundTx  sync.Map
+	bound    atomic.Int64
+	names    nameCache
+	tel      *telemetry.Recorder
+	database string                          // PostgreSQL: the connection's database, for db.namespace
+	conn     *connectorState                 // StrategySession: the pool's connector
+	globals  sync.Map                        // StrategySession: table → *physical in the global schema
+	next     map[string]clause.ClauseBuilder // the clause builders we wrap
 }
 
 // New returns the plugin for cfg. Nothing is checked until GORM calls
@@ -263,6 +264,15 @@ func (p *Plugin) setup(db *gorm.DB) error {
 			return errors.New("kirayedar: the connection has no current database; name one in the DSN or set Config.GlobalSchema")
 		}
 		p.global = *name
+	}
+	if engine == dialect.Postgres && p.schemaPerTenant() {
+		// For db.namespace on statement spans, which OpenTelemetry wants
+		// as database.schema on PostgreSQL.
+		var database string
+		if err := db.WithContext(GlobalContext(ctx)).Raw("SELECT current_database()").Scan(&database).Error; err != nil {
+			return fmt.Errorf("kirayedar: reading the current database: %w", err)
+		}
+		p.database = database
 	}
 
 	tables, err := classify(db, p.cfg.TenantModels, p.cfg.GlobalModels, p.cfg.RegistryTable)

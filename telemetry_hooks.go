@@ -28,8 +28,9 @@ func (p *Plugin) registerTelemetry(db *gorm.DB) error {
 }
 
 // annotateSpan puts the statement's tenant on the span in its context; under
-// the schema and session strategies also db.namespace, the tenant's schema
-// or database.
+// the schema and session strategies also db.namespace: on PostgreSQL the
+// tenant's schema qualified by the database, on MySQL the tenant's
+// database, as OpenTelemetry's conventions name them.
 func (p *Plugin) annotateSpan(stmt *gorm.Statement) {
 	if p.tel == nil || stmt.DB == nil {
 		return
@@ -42,8 +43,11 @@ func (p *Plugin) annotateSpan(stmt *gorm.Statement) {
 		return
 	}
 	namespace := ""
-	if p.schemaPerTenant() {
-		namespace = sc.tenant
+	switch {
+	case p.schemaPerTenant() && p.database != "":
+		namespace = p.database + "." + sc.tenant // PostgreSQL: database.schema
+	case p.schemaPerTenant():
+		namespace = sc.tenant // MySQL: the tenant's database
 	}
 	p.tel.AnnotateStatement(stmt.Context, sc.tenant, namespace)
 }

@@ -376,8 +376,12 @@ func TestQuerySpansCarryTheTenant(t *testing.T) {
 				t.Errorf("the plugin made a span %q for a statement", s.Name())
 				continue
 			}
-			if spanAttr(s, telemetry.AttrTenant) != a || spanAttr(s, telemetry.AttrNamespace) != a {
-				t.Errorf("span %s: tenant %q, namespace %q, want %q", s.Name(), spanAttr(s, telemetry.AttrTenant), spanAttr(s, telemetry.AttrNamespace), a)
+			namespace := a
+			if tg.engine == "postgres" {
+				namespace = o.d.name + "." + a // database.schema
+			}
+			if spanAttr(s, telemetry.AttrTenant) != a || spanAttr(s, telemetry.AttrNamespace) != namespace {
+				t.Errorf("span %s: tenant %q, namespace %q, want %q and %q", s.Name(), spanAttr(s, telemetry.AttrTenant), spanAttr(s, telemetry.AttrNamespace), a, namespace)
 			}
 		}
 	})
