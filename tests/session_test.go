@@ -389,3 +389,25 @@ func TestSessionTrackerFollowsRawSessionChanges(t *testing.T) {
 		}
 	})
 }
+
+// Semicolons and keywords inside string literals and function bodies are
+// not statements: a migration that creates a PL/pgSQL function inside a
+// tenant's transaction goes on in that transaction.
+func TestSessionTrackerReadsPastQuotedText(t *testing.T) {
+	forEachSessionTarget(t, func(t *testing.T, tg target) {
+		e := newEnv(t, tg, nil)
+		a := e.newTenant(t)
+		seed(t, e, a)
+		body := "SELECT 'not; COMMIT' AS note"
+		if tg.engine == "postgres" {
+			body = "CREATE FUNCTION touch_" + a + "() RETURNS void AS $fn$ BEGIN PERFORM 1; END $fn$ LANGUAGE plpgsql"
+		}
+		must(t, kirayedar.Transaction(ctxFor(a), e.db, a, func(tx *gorm.DB) error {
+			if err := tx.Exec(body).Error; err != nil {
+				return err
+			}
+			var n int64
+			return tx.Raw("SELECT count(*) FROM posts").Scan(&n).Error
+		}))
+	})
+}

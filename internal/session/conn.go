@@ -75,17 +75,22 @@ func (w *conn) ensureFor(ctx context.Context, begin bool) (string, error) {
 
 func (w *conn) switchTo(ctx context.Context, target string) error {
 	opts := w.c.opts
+	name := target
+	if name == "" {
+		name = opts.Global
+	}
+	failed := func(err error) error { return fmt.Errorf("kirayedar: switching the connection to %q: %w", name, err) }
 	fail := func(err error) error {
 		if serverError(err) {
 			// The server refused the switch (no access, an aborted
 			// transaction): nothing changed, and the connection is sound.
-			return fmt.Errorf("kirayedar: switching the connection to %q: %w", target, err)
+			return failed(err)
 		}
 		w.bad = true // what the server did is unknown: the connection goes
 		if !w.inTx && ctx.Err() == nil {
 			return driver.ErrBadConn // nothing of the statement was sent: database/sql retries elsewhere
 		}
-		return fmt.Errorf("kirayedar: switching the connection to %q: %w", target, err)
+		return failed(err)
 	}
 	if opts.beforeSwitch != nil {
 		if err := opts.beforeSwitch(); err != nil {
@@ -93,10 +98,6 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 		}
 	}
 	w.c.switches.Add(1)
-	name := target
-	if name == "" {
-		name = opts.Global
-	}
 	if opts.Engine == dialect.Postgres {
 		path := opts.Engine.QuoteIdent(opts.Global) + ", pg_temp"
 		if target != "" {
@@ -121,13 +122,13 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 		if n, err := res.RowsAffected(); err != nil {
 			return fail(err)
 		} else if n != 1 {
-			return fmt.Errorf("kirayedar: switching the connection to %q: %w", name, opts.NotFound)
+			return failed(opts.NotFound)
 		}
 	} else {
 		_, err := w.inner.(driver.ExecerContext).ExecContext(ctx, "USE "+opts.Engine.QuoteIdent(name), nil)
 		if err != nil {
 			if strings.Contains(err.Error(), "1049") { // unknown database: nothing changed
-				return fmt.Errorf("kirayedar: switching the connection to %q: %w", name, opts.NotFound)
+				return failed(opts.NotFound)
 			}
 			return fail(err)
 		}

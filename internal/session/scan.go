@@ -1,6 +1,10 @@
 package session
 
-import "github.com/kirayedar/kirayedar/dialect"
+import (
+	"strings"
+
+	"github.com/kirayedar/kirayedar/dialect"
+)
 
 // effect is what a statement's text may do to the connection behind the
 // tracker's back. The scan is conservative: a false alarm costs a switch
@@ -25,7 +29,10 @@ const (
 
 // scanEffects reads q once, without allocating: the first word of every
 // statement (after white space and comments; MySQL's executable comments
-// /*! ... */ count as code) and every word anywhere, quoted or not.
+// /*! ... */ count as code) and every word anywhere, quoted or not. Quoted
+// text (strings, quoted identifiers, PostgreSQL's dollar-quoted bodies) is
+// searched for words but starts no statement: "SELECT 'a; COMMIT'" and a
+// function body's "; END" end no transaction.
 func scanEffects(q string, engine dialect.Engine) effect {
 	var e effect
 	start := true // at the start of a statement
@@ -54,6 +61,18 @@ func scanEffects(q string, engine dialect.Engine) effect {
 		case c == ';':
 			start, afterRollback = true, false
 			i++
+		case c == '\'' || c == '"' || c == '`':
+			end := closingQuote(q, i, engine)
+			e |= wordEffects(q[i+1 : end])
+			i, start = end+1, false
+		case c == '$' && engine == dialect.Postgres && dollarTag(q, i) > 0:
+			tag := q[i : i+dollarTag(q, i)]
+			end := strings.Index(q[i+len(tag):], tag)
+			if end < 0 {
+				end = len(q) - i - len(tag)
+			}
+			e |= wordEffects(q[i+len(tag) : i+len(tag)+end])
+			i, start = min(i+2*len(tag)+end, len(q)), false
 		case isWordByte(c):
 			j := i
 			for j < len(q) && isWordByte(q[j]) {
@@ -85,12 +104,7 @@ func scanEffects(q string, engine dialect.Engine) effect {
 					e |= effUnknown | effSticky
 				}
 			}
-			switch {
-			case equalFold(word, "search_path"), equalFold(word, "set_config"):
-				e |= effUnknown
-			case equalFold(word, "temp"), equalFold(word, "temporary"), equalFold(word, "prepare"), equalFold(word, "listen"):
-				e |= effSticky
-			}
+			e |= wordEffect(word)
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
 			i++
 		default:
@@ -102,6 +116,70 @@ func scanEffects(q string, engine dialect.Engine) effect {
 		e |= effEndsTx
 	}
 	return e
+}
+
+// wordEffect is what a word means wherever it stands, quoted or not.
+func wordEffect(word string) effect {
+	switch {
+	case equalFold(word, "search_path"), equalFold(word, "set_config"):
+		return effUnknown
+	case equalFold(word, "temp"), equalFold(word, "temporary"), equalFold(word, "prepare"), equalFold(word, "listen"):
+		return effSticky
+	}
+	return 0
+}
+
+// wordEffects is wordEffect over every word of s.
+func wordEffects(s string) effect {
+	var e effect
+	for i := 0; i < len(s); {
+		if !isWordByte(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isWordByte(s[j]) {
+			j++
+		}
+		e |= wordEffect(s[i:j])
+		i = j
+	}
+	return e
+}
+
+// closingQuote returns the index of the quote that closes the one at
+// q[open], or the last index when none does: a doubled quote stands for
+// itself, and on MySQL a backslash escapes the next byte.
+func closingQuote(q string, open int, engine dialect.Engine) int {
+	quote := q[open]
+	for i := open + 1; i < len(q); i++ {
+		switch {
+		case q[i] == '\\' && engine == dialect.MySQL && quote != '`':
+			i++
+		case q[i] == quote && i+1 < len(q) && q[i+1] == quote:
+			i++
+		case q[i] == quote:
+			return i
+		}
+	}
+	return len(q) - 1
+}
+
+// dollarTag returns the length of the PostgreSQL dollar-quote delimiter
+// ($$ or $tag$) at q[i], or 0 when there is none there ($1 is a
+// placeholder).
+func dollarTag(q string, i int) int {
+	for j := i + 1; j < len(q); j++ {
+		c := q[j]
+		switch {
+		case c == '$':
+			return j - i + 1
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && j > i+1:
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 func isWordByte(c byte) bool {
