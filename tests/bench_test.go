@@ -124,8 +124,10 @@ func benchOpenPlain(b *testing.B, engine string) *gorm.DB {
 	return db
 }
 
-func benchStrategy(mode string) kirayedar.Strategy {
-	if mode == "schema" {
+// benchStrategy is a mode's strategy; telemetry runs the engine's default.
+func benchStrategy(engine, mode string) kirayedar.Strategy {
+	switch {
+	case mode == "schema", mode == "telemetry" && engine != "sqlite":
 		return kirayedar.StrategySchema
 	}
 	return kirayedar.StrategyPrefix
@@ -171,19 +173,15 @@ func benchModes(b *testing.B, engine string, modes []string) []benchMode {
 			}
 			m.label = "plain"
 			m.db = plain.WithContext(context.Background())
-		} else if mode == "telemetry" {
-			// The default strategy, with OpenTelemetry SDK providers that
-			// have no exporter or reader: telemetry configured, nothing sent.
-			e := newEnv(b, target{engine: engine, strategy: benchStrategy(map[bool]string{true: "prefix", false: "schema"}[engine == "sqlite"])},
-				func(cfg *kirayedar.Config) {
-					benchConfig(cfg)
-					cfg.Telemetry = telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(), MeterProvider: sdkmetric.NewMeterProvider()}
-				})
-			tenant := e.newTenant(b)
-			m.label = tenant
-			m.db = e.db.WithContext(ctxFor(tenant))
 		} else {
-			e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
+			e := newEnv(b, target{engine: engine, strategy: benchStrategy(engine, mode)}, func(cfg *kirayedar.Config) {
+				benchConfig(cfg)
+				if mode == "telemetry" {
+					// SDK providers with no exporter or reader: telemetry
+					// configured, nothing sent.
+					cfg.Telemetry = telemetry.Options{TracerProvider: sdktrace.NewTracerProvider(), MeterProvider: sdkmetric.NewMeterProvider()}
+				}
+			})
 			tenant := e.newTenant(b)
 			m.label = tenant
 			m.db = e.db.WithContext(ctxFor(tenant))
@@ -289,7 +287,7 @@ func BenchmarkBuild(b *testing.B) {
 	plain := benchOpenPlain(b, engine)
 	modes = append(modes, dryMode{"plain", dry(plain, context.Background()), `"bench_`})
 	for _, mode := range []string{"schema", "prefix"} {
-		e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
+		e := newEnv(b, target{engine: engine, strategy: benchStrategy(engine, mode)}, benchConfig)
 		tenant := e.tenantID() // DryRun: never provisioned, nothing is sent
 		want := `"` + tenant + `"."bench_`
 		if mode == "prefix" {
@@ -347,7 +345,7 @@ func BenchmarkBuildPaired(b *testing.B) {
 	names := []string{"plain", "schema", "prefix"}
 	dbs := []*gorm.DB{dry(benchOpenPlain(b, engine), context.Background())}
 	for _, mode := range names[1:] {
-		e := newEnv(b, target{engine: engine, strategy: benchStrategy(mode)}, benchConfig)
+		e := newEnv(b, target{engine: engine, strategy: benchStrategy(engine, mode)}, benchConfig)
 		dbs = append(dbs, dry(e.db, ctxFor(e.tenantID())))
 	}
 	median := func(xs []float64) float64 {
