@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/sqlscan"
 )
 
 // The clause builders write tenant tables under their physical names while
@@ -301,7 +302,7 @@ func (p *Plugin) mainRef(stmt *gorm.Statement, sc *scope, aliased bool) (string,
 	m := p.mainTableOf(stmt)
 	if m.raw {
 		if stmt.TableExpr != nil {
-			if err := p.checkRaw(sc, stmt.TableExpr.SQL, true); err != nil {
+			if err := p.checkRaw(sc, stmt.TableExpr.SQL, sqlscan.TableList); err != nil {
 				return "", err
 			}
 		}

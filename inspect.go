@@ -9,6 +9,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+
+	"github.com/kirayedar/kirayedar/internal/sqlscan"
 )
 
 // inspect checks what a statement embeds before it is built: subqueries, which
@@ -72,9 +74,9 @@ type inspector struct {
 // dryRunKey marks the context of a subquery checkSubquery builds.
 type dryRunKey struct{}
 
-func (in *inspector) raw(sqlText string, tablePosition bool) {
+func (in *inspector) raw(sqlText string, mode sqlscan.Mode) {
 	if in.err == nil {
-		in.err = in.p.checkRaw(in.sc, sqlText, tablePosition)
+		in.err = in.p.checkRaw(in.sc, sqlText, mode)
 	}
 }
 
@@ -84,10 +86,10 @@ func (in *inspector) expr(e clause.Expression) {
 	}
 	switch e := e.(type) {
 	case clause.Expr:
-		in.raw(e.SQL, false)
+		in.raw(e.SQL, sqlscan.Fragment)
 		in.values(e.Vars)
 	case clause.NamedExpr:
-		in.raw(e.SQL, false)
+		in.raw(e.SQL, sqlscan.Fragment)
 		in.values(e.Vars)
 	case clause.Where:
 		in.exprs(e.Exprs)
@@ -167,7 +169,7 @@ func (in *inspector) columns(cols []clause.Column) {
 
 func (in *inspector) column(c clause.Column) {
 	if c.Raw {
-		in.raw(c.Name, false)
+		in.raw(c.Name, sqlscan.Fragment)
 	}
 }
 
@@ -201,10 +203,10 @@ func (in *inspector) join(j clause.Join) {
 	switch e := j.Expression.(type) {
 	case nil:
 	case clause.Expr: // Joins("JOIN comments ...") or Joins(", comments")
-		in.raw(e.SQL, true)
+		in.raw(e.SQL, sqlscan.TableList)
 		in.values(e.Vars)
 	case clause.NamedExpr:
-		in.raw(e.SQL, true)
+		in.raw(e.SQL, sqlscan.TableList)
 		in.values(e.Vars)
 	default:
 		in.expr(j.Expression)
@@ -237,8 +239,7 @@ func (in *inspector) value(v any) {
 		if v.Name != clause.CurrentTable {
 			qualifier, table := splitQualified(v.Name)
 			if in.sc == nil || !in.sc.global {
-				r := rawScan{p: in.p, sc: in.sc}
-				in.err = r.checkTable(qualifier, table)
+				in.err = tableCheck{p: in.p, sc: in.sc}.table(qualifier, table)
 			}
 		}
 	case clause.Expression:
@@ -264,7 +265,7 @@ func (p *Plugin) checkSubquery(outerStmt *gorm.Statement, outer *scope, sub *gor
 		return nil
 	}
 	if sub.Statement.SQL.Len() > 0 { // db.Raw(...) as a subquery
-		return p.checkRaw(outer, sub.Statement.SQL.String(), false)
+		return p.checkRaw(outer, sub.Statement.SQL.String(), sqlscan.Statements)
 	}
 	ctx := sub.Statement.Context
 	if ctx == nil {
@@ -296,7 +297,7 @@ func (p *Plugin) checkSubquery(outerStmt *gorm.Statement, outer *scope, sub *gor
 		return &StatementError{Tenant: outer.tenant, Err: ErrCrossTenant,
 			Detail: "it embeds a subquery built for tenant " + quoteName(inner.tenant)}
 	case inner != nil && inner.tenant != "":
-		return p.checkRaw(inner, dry.Statement.SQL.String(), false)
+		return p.checkRaw(inner, dry.Statement.SQL.String(), sqlscan.Statements)
 	}
-	return p.checkRaw(outer, dry.Statement.SQL.String(), false)
+	return p.checkRaw(outer, dry.Statement.SQL.String(), sqlscan.Statements)
 }

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/sqlscan"
 )
 
 // testPlugin is a plugin as Initialize would leave it, without a database.
@@ -152,13 +153,13 @@ func TestCheckRaw(t *testing.T) {
 		{schema, acme, "timestamp WITH TIME ZONE", nil},
 	}
 	for _, tc := range cases {
-		err := tc.p.checkRaw(tc.sc, tc.sql, false)
+		err := tc.p.checkRaw(tc.sc, tc.sql, sqlscan.Fragment)
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s checkRaw(%q) = %v, want %v", tc.p.strategy, tc.sql, err, tc.want)
 		}
 	}
 	for _, fragment := range []string{"comments c", ", comments", "ONLY comments", "LEFT JOIN comments ON true"} {
-		if err := schema.checkRaw(acme, fragment, true); !errors.Is(err, ErrUnroutable) {
+		if err := schema.checkRaw(acme, fragment, sqlscan.TableList); !errors.Is(err, ErrUnroutable) {
 			t.Errorf("the table expression or join %q: %v, want ErrUnroutable", fragment, err)
 		}
 	}
@@ -284,10 +285,11 @@ func FuzzCheckRaw(f *testing.F) {
 	acme := &scope{tenant: "acme"}
 	f.Fuzz(func(t *testing.T, sql string) {
 		for _, p := range plugins {
-			err := p.checkRaw(acme, sql, false)
-			_ = p.checkRaw(nil, sql, true)
+			err := p.checkRaw(acme, sql, sqlscan.Fragment)
+			_ = p.checkRaw(nil, sql, sqlscan.TableList)
+			_ = p.checkRawScoped(acme, nil, sql, false)
 			if err != nil {
-				if again := p.checkRaw(acme, "/* c */ "+sql, false); again == nil {
+				if again := p.checkRaw(acme, "/* c */ "+sql, sqlscan.Fragment); again == nil {
 					t.Errorf("%s: %q is refused (%v) but not after a leading comment", p.engine, sql, err)
 				}
 			}

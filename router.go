@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"gorm.io/gorm"
+
+	"github.com/kirayedar/kirayedar/internal/sqlscan"
 )
 
 // physical is how one tenant table is written for one tenant.
@@ -172,26 +174,9 @@ func (p *Plugin) mainTableOf(stmt *gorm.Statement) mainTable {
 	if len(expr.Vars) > 0 {
 		return mainTable{raw: true}
 	}
-	lx := lexer{s: expr.SQL, engine: p.engine}
-	first := lx.next()
-	if info := keywordOf(first.text); first.kind == tokWord && (info.modifier || info.subquery) {
-		return mainTable{raw: true} // "ONLY posts": checkRaw reads past the modifier
-	}
-	qualifier, table, ok := readTableName(&lx, first)
+	qualifier, table, alias, ok := sqlscan.TableExpr(expr.SQL, p.engine)
 	if !ok {
-		return mainTable{raw: true}
+		return mainTable{raw: true} // the builders check what they cannot route
 	}
-	m := mainTable{qualifier: qualifier, table: table}
-	tok := lx.next()
-	if tok.kind == tokWord && strings.EqualFold(tok.text, "as") {
-		tok = lx.next()
-	}
-	if tok.kind == tokEOF {
-		return m
-	}
-	if (tok.kind == tokWord || tok.kind == tokQuoted) && lx.next().kind == tokEOF {
-		m.alias = tok.text
-		return m
-	}
-	return mainTable{raw: true}
+	return mainTable{qualifier: qualifier, table: table, alias: alias}
 }
