@@ -68,29 +68,58 @@ func (t TableRef) Build(b clause.Builder) {
 
 // rawMarks are the scopes, other than the statement's own, that parts of a
 // statement were written for on purpose: Table references and embedded
-// subqueries. The check of the statement's SQL accepts their tables.
+// subqueries. The check of the statement's SQL accepts their tables, but
+// only while the statement runs under the scope it had when they were
+// written: a Raw chain built without a tenant and sent under another
+// context (db.Raw(..., Table(ctxB, ...)).WithContext(ctxA)) carries marks
+// made for no tenant, which tenant A's statement does not honour.
 type rawMarks struct {
 	tenants []string
 	global  bool
+	// owner is the tenant of the statement's scope when they were written
+	// ("" for none), ownerGlobal whether that scope was global.
+	owner       string
+	ownerGlobal bool
 }
 
 type rawMarksKey struct{}
 
 func markRawScope(stmt *gorm.Statement, sc *scope) {
-	v, _ := stmt.Settings.LoadOrStore(rawMarksKey{}, &rawMarks{})
-	m := v.(*rawMarks)
+	tenant, global := scopeKeyOf(scopeOf(stmt.Context))
+	m := &rawMarks{owner: tenant, ownerGlobal: global}
+	// Copied, never changed in place: clones of a chain share their marks.
+	if v, ok := stmt.Settings.Load(rawMarksKey{}); ok {
+		if old := v.(*rawMarks); old.owner == tenant && old.ownerGlobal == global {
+			m.tenants, m.global = append([]string(nil), old.tenants...), old.global
+		} // else written for another scope by an earlier build of a reused chain
+	}
 	if sc.global {
 		m.global = true
 	} else if sc.tenant != "" && !contains(m.tenants, sc.tenant) {
 		m.tenants = append(m.tenants, sc.tenant)
 	}
+	stmt.Settings.Store(rawMarksKey{}, m)
 }
 
+// marksOf returns the marks written for stmt under the scope it runs under
+// now, or nil.
 func marksOf(stmt *gorm.Statement) *rawMarks {
-	if v, ok := stmt.Settings.Load(rawMarksKey{}); ok {
-		return v.(*rawMarks)
+	v, ok := stmt.Settings.Load(rawMarksKey{})
+	if !ok {
+		return nil
 	}
-	return nil
+	m := v.(*rawMarks)
+	if tenant, global := scopeKeyOf(scopeOf(stmt.Context)); m.owner != tenant || m.ownerGlobal != global {
+		return nil
+	}
+	return m
+}
+
+func scopeKeyOf(sc *scope) (tenant string, global bool) {
+	if sc == nil {
+		return "", false
+	}
+	return sc.tenant, sc.global
 }
 
 // checkSent is the last check of every statement, on the SQL text about to

@@ -126,3 +126,48 @@ func TestSchemaCacheStaysTenantNeutral(t *testing.T) {
 		}
 	})
 }
+
+// A Raw chain is built when Raw is called. A table reference it made for one
+// tenant must be refused when the chain is sent under another tenant's
+// context, whichever order the chain was built in.
+func TestReusedRawChainCarriesNoTableIntoAnotherContext(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, e *env) {
+		a, b := e.newTenant(t), e.newTenant(t)
+		seed(t, e, a)
+		seed(t, e, b)
+		ctxA, ctxB := ctxFor(a), ctxFor(b)
+		cases := []struct {
+			name string
+			run  func() error
+		}{
+			{"Raw for b, then WithContext(a)", func() error {
+				r := e.db.Raw("SELECT l.tenant FROM ? l", kirayedar.Table(ctxB, "tags"))
+				var tags []string
+				return r.WithContext(ctxA).Scan(&tags).Error
+			}},
+			{"WithContext(a), then Raw for b", func() error {
+				var tags []string
+				return e.db.WithContext(ctxA).Raw("SELECT l.tenant FROM ? l", kirayedar.Table(ctxB, "tags")).Scan(&tags).Error
+			}},
+		}
+		before := e.snapshot(t, b)
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				if msg := e.refusal(tc.run, kirayedar.ErrCrossTenant); msg != "" {
+					t.Fatal(msg)
+				}
+			})
+		}
+		t.Run("the same chain still reads b without a tenant, as built", func(t *testing.T) {
+			r := e.db.Raw("SELECT l.tenant FROM ? l", kirayedar.Table(ctxB, "tags"))
+			var tags []string
+			must(t, r.Scan(&tags).Error)
+			if len(tags) != 6 || sameTenant(e.db.WithContext(ctxB), tags) != nil {
+				t.Errorf("read %v", tags)
+			}
+		})
+		if after := e.snapshot(t, b); after != before {
+			t.Errorf("tenant %s changed", b)
+		}
+	})
+}
