@@ -44,12 +44,18 @@ type lexer struct {
 }
 
 func (lx *lexer) next() token {
-	t := lx.scan()
-	t.end = lx.pos
+	var t token
+	lx.nextInto(&t)
 	return t
 }
 
-func (lx *lexer) scan() token {
+// nextInto reads the next token into t.
+func (lx *lexer) nextInto(t *token) {
+	lx.scan(t)
+	t.end = lx.pos
+}
+
+func (lx *lexer) scan(t *token) {
 	s := lx.s
 	for lx.pos < len(s) {
 		c := s[lx.pos]
@@ -68,9 +74,11 @@ func (lx *lexer) scan() token {
 			for lx.pos < len(s) && charClass[s[lx.pos]] == classIdent {
 				lx.pos++
 			}
-			return token{kind: tokWord, text: s[start:lx.pos], pos: start}
+			t.kind, t.text, t.pos = tokWord, s[start:lx.pos], start
+			return
 		case c == '"' && lx.engine != dialect.MySQL, c == '`', c == '[' && lx.engine == dialect.SQLite:
-			return lx.quoted(c)
+			lx.quoted(c, t)
+			return
 		}
 		switch {
 		case c == '-' && lx.at("--") && lx.dashComment():
@@ -85,31 +93,35 @@ func (lx *lexer) scan() token {
 		case c == '\'':
 			start := lx.pos + 1
 			lx.skipString(lx.engine == dialect.MySQL || lx.escapeString())
-			return token{kind: tokString, text: s[start:max(start, lx.pos-1)], pos: start - 1}
+			t.kind, t.text, t.pos = tokString, s[start:max(start, lx.pos-1)], start-1
+			return
 		case c == '"': // MySQL: a string, unless ANSI_QUOTES
 			start := lx.pos + 1
 			lx.skipString(true)
-			return token{kind: tokString, text: s[start:max(start, lx.pos-1)], pos: start - 1}
+			t.kind, t.text, t.pos = tokString, s[start:max(start, lx.pos-1)], start-1
+			return
 		case (c == 'U' || c == 'u') && lx.engine == dialect.Postgres && lx.pos+2 < len(s) && s[lx.pos+1] == '&' &&
 			(s[lx.pos+2] == '"' || s[lx.pos+2] == '\''):
 			start := lx.pos
 			lx.pos += 2
-			t := lx.unicodeQuoted()
+			*t = lx.unicodeQuoted()
 			t.pos = start
-			return t
+			return
 		case c == '$' && lx.engine == dialect.Postgres && lx.dollar():
 		case c == 'U' || c == 'u' || c == '$':
 			start := lx.pos
 			for lx.pos < len(s) && charClass[s[lx.pos]] == classIdent {
 				lx.pos++
 			}
-			return token{kind: tokWord, text: s[start:lx.pos], pos: start}
+			t.kind, t.text, t.pos = tokWord, s[start:lx.pos], start
+			return
 		default:
 			lx.pos++
-			return token{kind: tokPunct, text: s[lx.pos-1 : lx.pos], pos: lx.pos - 1}
+			t.kind, t.text, t.pos = tokPunct, s[lx.pos-1:lx.pos], lx.pos-1
+			return
 		}
 	}
-	return token{kind: tokEOF, pos: len(s)}
+	t.kind, t.text, t.pos = tokEOF, "", len(s)
 }
 
 func (lx *lexer) skipLine() {
@@ -219,7 +231,7 @@ func (lx *lexer) skipString(backslashEscapes bool) {
 	lx.pos = len(s)
 }
 
-func (lx *lexer) quoted(open byte) token {
+func (lx *lexer) quoted(open byte, t *token) {
 	closing := open
 	if open == '[' {
 		closing = ']'
@@ -229,10 +241,11 @@ func (lx *lexer) quoted(open byte) token {
 	i := strings.IndexByte(s[start:], closing)
 	if i < 0 {
 		lx.pos = len(s)
-		return token{kind: tokQuoted, text: s[start:], pos: start - 1}
+		t.kind, t.text, t.pos = tokQuoted, s[start:], start-1
+		return
 	}
 	lx.pos = start + i + 1
-	return token{kind: tokQuoted, text: s[start : start+i], pos: start - 1}
+	t.kind, t.text, t.pos = tokQuoted, s[start:start+i], start-1
 }
 
 // unicodeQuoted reads the rest of a PostgreSQL U&"..." identifier (or
@@ -241,7 +254,7 @@ func (lx *lexer) unicodeQuoted() token {
 	q := lx.s[lx.pos]
 	var t token
 	if q == '"' {
-		t = lx.quoted('"')
+		lx.quoted('"', &t)
 	} else {
 		start := lx.pos + 1
 		lx.skipString(false)

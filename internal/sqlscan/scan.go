@@ -83,7 +83,8 @@ type Scanner struct {
 	ctes    []string // CTE names in scope, innermost last
 	aliases []string // aliases defined by the FROM list being read
 	lx      lexer
-	tok     token // the next token, not consumed yet
+	tok     token   // the next token, not consumed yet
+	kwc     keyword // its keyword
 	depth   int
 	mode    Mode
 	err     *Error
@@ -113,21 +114,26 @@ func (s *Scanner) Scan(sql string, engine dialect.Engine, mode Mode) ([]Ref, err
 
 // ------------------------------------------------------------ tokens
 
-func (s *Scanner) advance() token {
+// advance moves to the next token.
+func (s *Scanner) advance() {
+	s.lx.nextInto(&s.tok)
+	s.kwc = kwNone
+	if s.tok.kind == tokWord {
+		s.kwc = keywordOf(s.tok.text)
+	}
+}
+
+// take returns the next token and moves past it.
+func (s *Scanner) take() token {
 	t := s.tok
-	s.tok = s.lx.next()
+	s.advance()
 	return t
 }
 
 // peek2 is the token after the next one.
 func (s *Scanner) peek2() token { return s.lx.peek() }
 
-func (s *Scanner) kw() keyword {
-	if s.tok.kind != tokWord {
-		return kwNone
-	}
-	return keywordOf(s.tok.text)
-}
+func (s *Scanner) kw() keyword { return s.kwc }
 
 func (s *Scanner) at(punct string) bool { return s.tok.is(punct) }
 
@@ -224,7 +230,7 @@ func (s *Scanner) loose() {
 		case s.at(")"):
 			depth--
 		case s.isName(s.tok):
-			first := s.advance()
+			first := s.take()
 			s.looseRef("", first, first)
 			prev := first
 			for s.at(".") {
@@ -232,7 +238,7 @@ func (s *Scanner) loose() {
 				if !s.isName(s.tok) {
 					break
 				}
-				part := s.advance()
+				part := s.take()
 				s.looseRef(prev.text, prev, part)
 				prev = part
 			}
@@ -358,7 +364,7 @@ func (s *Scanner) with() {
 			s.fail("expected the name of a common table expression")
 			return
 		}
-		name := s.advance()
+		name := s.take()
 		if s.at("(") { // its column names
 			s.advance()
 			s.group()
@@ -729,7 +735,7 @@ func (s *Scanner) fromItem() {
 	case s.at("?"), s.at("@") && s.peek2().kind == tokWord:
 		// A placeholder in a fragment (?, @name): its value is checked on
 		// its own.
-		if s.advance().is("@") {
+		if s.take().is("@") {
 			s.advance()
 		}
 	case s.isName(s.tok):
@@ -787,7 +793,7 @@ func (s *Scanner) tableName(cte bool) {
 // DELETE) and returns it as a reference.
 func (s *Scanner) dottedName() (Ref, bool) {
 	var parts [3]token
-	parts[0] = s.advance()
+	parts[0] = s.take()
 	n := 1
 	for s.at(".") {
 		if s.peek2().is("*") {
@@ -798,7 +804,7 @@ func (s *Scanner) dottedName() (Ref, bool) {
 			s.fail("cannot read this name")
 			return Ref{}, false
 		}
-		parts[n] = s.advance()
+		parts[n] = s.take()
 		n++
 	}
 	ref := Ref{Name: parts[n-1].text, Pos: parts[0].pos, End: parts[n-1].end}
@@ -881,7 +887,7 @@ func (s *Scanner) itemSuffix() {
 }
 
 func (s *Scanner) alias() {
-	t := s.advance()
+	t := s.take()
 	if len(s.aliases) < 64 {
 		s.aliases = append(s.aliases, t.text)
 	}
