@@ -84,29 +84,87 @@ func IsGlobal(ctx context.Context) bool {
 //
 //	db.Scopes(kirayedar.WithTenant("acme")).Find(&posts)
 //
-// It replaces the tenant of the statement's context, which preloads,
-// associations, hooks and transactions started from the chain inherit. An
-// invalid ID fails the chain with ErrInvalidTenantID before any SQL is built.
+// A scope fills in a context that names no tenant; it never overrides one
+// that does. Over a context without a tenant (context.Background(),
+// NewContext(ctx, "")), or one for tenant already, every statement the chain
+// runs is for tenant, with the preloads, hooks, association saves, batches
+// (CreateInBatches, FindInBatches), Save, FirstOrCreate and Association calls
+// it makes, and the statements on the tx of a Transaction, Begin or
+// Connection started from it. Over a context for another tenant, or a
+// GlobalContext, each of them is refused with a *StatementError that wraps
+// ErrCrossTenant and carries tenant, before it is sent (a Transaction, and a
+// CreateInBatches of more than one batch, has sent BEGIN; it rolls back). To
+// run work for a tenant other than the context's, replace the context:
+// db.WithContext(kirayedar.NewContext(ctx, tenant)), or Transaction.
+//
+// GORM runs a chain's scopes only as each of its statements executes, and it
+// makes some sessions from a chain before that: Association Append and
+// Replace insert each map value through one, and the tx that Begin,
+// Transaction and Connection hand to fn is one, so
+// tx.Session(&gorm.Session{NewDB: true}) and tx.Statement.Context carry the
+// chain's context, not its scope. Over a context without a tenant, statements
+// built from them are refused with ErrNoTenant before they are sent. Over a
+// context for another tenant, or a global one, nothing the plugin sees tells
+// them from the context's own statements: they run for the context's scope.
+// (A map's row is inserted there; the link, a statement of the chain, is
+// refused. A fn that returns the refusal rolls its transaction back.) Do not
+// scope a chain whose context names another tenant.
+//
+// An invalid or empty ID fails the chain with ErrInvalidTenantID before any
+// SQL is built.
 func WithTenant(tenant string) func(*gorm.DB) *gorm.DB {
+	// One scope for every statement the chain runs: the ID is validated
+	// once, and each statement's context costs one allocation.
+	sc := &scope{tenant: tenant, err: ValidateTenantID(tenant)}
+	if tenant == "" {
+		sc.err = &dialect.InvalidIDError{ID: tenant, Reason: "it is empty"}
+	}
 	return func(db *gorm.DB) *gorm.DB {
-		ctx := NewContext(statementContext(db), tenant)
-		db.Statement.Context = ctx
-		if tenant == "" {
-			_ = db.AddError(&dialect.InvalidIDError{ID: tenant, Reason: "it is empty"})
-		} else if err := scopeOf(ctx).err; err != nil {
-			_ = db.AddError(err)
+		if sc.err != nil {
+			_ = db.AddError(sc.err)
+			return db
+		}
+		ctx := statementContext(db)
+		switch have := scopeOf(ctx); {
+		case have == nil || !have.global && have.tenant == "":
+			db.Statement.Context = context.WithValue(ctx, scopeKey{}, sc)
+		case have.global:
+			_ = db.AddError(&StatementError{Tenant: tenant, Err: ErrCrossTenant,
+				Detail: "WithTenant(" + quoteName(tenant) + ") on a global context; a scope does not override its context's scope"})
+		case have.tenant != tenant:
+			_ = db.AddError(&StatementError{Tenant: tenant, Err: ErrCrossTenant,
+				Detail: "WithTenant(" + quoteName(tenant) + ") on a context for tenant " + quoteName(have.tenant) +
+					"; a scope does not override its context's tenant: use WithContext(kirayedar.NewContext(ctx, tenant))"})
 		}
 		return db
 	}
 }
 
+// globalScope is the scope of every Global() chain.
+var globalScope = &scope{global: true}
+
 // Global is a GORM scope that runs one chain without tenant scoping, on
 // purpose (see GlobalContext):
 //
 //	db.Scopes(kirayedar.Global()).Find(&posts) // the global copy of posts
+//
+// Like WithTenant, it fills in a context that names no tenant: over a
+// context for a tenant the chain's statements are refused with
+// ErrCrossTenant (carrying the context's tenant) before anything is sent,
+// and the sessions GORM makes before the chain's scopes run keep the
+// context's tenant. Use WithContext(GlobalContext(ctx)) to leave a tenant's
+// context on purpose.
 func Global() func(*gorm.DB) *gorm.DB {
 	return func(db *gorm.DB) *gorm.DB {
-		db.Statement.Context = GlobalContext(statementContext(db))
+		ctx := statementContext(db)
+		switch have := scopeOf(ctx); {
+		case have == nil || !have.global && have.tenant == "":
+			db.Statement.Context = context.WithValue(ctx, scopeKey{}, globalScope)
+		case !have.global:
+			_ = db.AddError(&StatementError{Tenant: have.tenant, Err: ErrCrossTenant,
+				Detail: "Global() on a context for tenant " + quoteName(have.tenant) +
+					"; a scope does not override its context's tenant: use WithContext(kirayedar.GlobalContext(ctx))"})
+		}
 		return db
 	}
 }

@@ -17,7 +17,10 @@ import (
 // error or panics (the panic goes on).
 //
 // Every statement fn sends through tx runs for tenant: tx's context carries
-// it. One for another tenant fails with ErrCrossTenant.
+// it, so sessions made from tx (tx.Session(&gorm.Session{NewDB: true})) and
+// tx.Statement.Context have it too, which a GORM Transaction started from a
+// WithTenant chain cannot give them (see WithTenant). One for another tenant
+// fails with ErrCrossTenant.
 //
 // On PostgreSQL under StrategySchema, the transaction's search_path is the
 // tenant's schema, then the global one, then pg_temp, set with
