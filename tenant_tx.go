@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 
 	"gorm.io/gorm"
 
 	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/sqlscan"
 )
 
 // Transaction runs fn in one database transaction bound to tenant. The
@@ -143,7 +143,7 @@ func (p *Plugin) checkBound(sc *scope, bound boundTenant, sql string) (scoped bo
 	if !bound.searchPath {
 		return false, nil
 	}
-	if what := sessionChange(p.engine, sql); what != "" {
+	if what := sqlscan.SessionChange(sql, p.engine); what != "" {
 		return false, &StatementError{Tenant: bound.tenant, Err: ErrUnroutable,
 			Detail: what + " inside kirayedar.Transaction would undo its search_path; end fn instead"}
 	}
@@ -152,49 +152,4 @@ func (p *Plugin) checkBound(sc *scope, bound boundTenant, sql string) (scoped bo
 		return false, p.checkRawScoped(nil, nil, sql, false)
 	}
 	return sc != nil, nil // without a tenant, the usual refusals stand
-}
-
-// sessionChange names what in sql would change the session's search_path or
-// end the transaction, or returns "".
-func sessionChange(e dialect.Engine, sql string) string {
-	lx := lexer{s: sql, engine: e}
-	start := true // at the start of a statement
-	for {
-		tok := lx.next()
-		switch tok.kind {
-		case tokEOF:
-			return ""
-		case tokPunct:
-			start = tok.text == ";"
-			continue
-		case tokString, tokQuoted:
-			if strings.EqualFold(tok.text, "search_path") {
-				return "a change of search_path"
-			}
-		case tokWord:
-			word := strings.ToLower(tok.text)
-			if word == "search_path" {
-				return "a change of search_path"
-			}
-			if start {
-				switch word {
-				case "commit", "end", "abort", "begin", "start", "discard", "reset":
-					return strings.ToUpper(word)
-				case "rollback":
-					if next := lx.peek(); !(next.kind == tokWord && strings.EqualFold(next.text, "to")) {
-						return "ROLLBACK"
-					}
-				case "prepare":
-					if next := lx.peek(); next.kind == tokWord && strings.EqualFold(next.text, "transaction") {
-						return "PREPARE TRANSACTION"
-					}
-				case "set":
-					if next := lx.peek(); next.kind == tokWord && (strings.EqualFold(next.text, "role") || strings.EqualFold(next.text, "session")) {
-						return "SET " + strings.ToUpper(next.text)
-					}
-				}
-			}
-		}
-		start = false
-	}
 }
