@@ -79,8 +79,13 @@ const maxDepth = 200
 // from one Scan to the next: a Scanner is not safe for concurrent use, and the
 // refs a Scan returns are valid until the next Scan.
 type Scanner struct {
-	refs    []Ref
-	ctes    []string // CTE names in scope, innermost last
+	refs []Ref
+	ctes []string // CTE names in scope, innermost last
+	// cteFloor hides the CTEs below it: MariaDB resolves a name inside a
+	// CTE's body to the table, not to a CTE of an enclosing WITH.
+	cteFloor int
+	// noCTE: the names being read are write targets, which a CTE never is.
+	noCTE   bool
 	aliases []string // aliases defined by the FROM list being read
 	lx      lexer
 	tok     token   // the next token, not consumed yet
@@ -359,6 +364,11 @@ func (s *Scanner) with() {
 	if recursive {
 		s.advance()
 	}
+	if s.lx.engine == dialect.MySQL {
+		floor := s.cteFloor
+		s.cteFloor = len(s.ctes)
+		defer func() { s.cteFloor = floor }()
+	}
 	for !s.failed() {
 		if !s.isName(s.tok) {
 			s.fail("expected the name of a common table expression")
@@ -408,11 +418,11 @@ func (s *Scanner) fold(t token) string {
 }
 
 func (s *Scanner) isCTE(t token) bool {
-	if len(s.ctes) == 0 {
+	if s.noCTE || len(s.ctes) <= s.cteFloor {
 		return false
 	}
 	name := s.fold(t)
-	for _, c := range s.ctes {
+	for _, c := range s.ctes[s.cteFloor:] {
 		if c == name {
 			return true
 		}
@@ -649,11 +659,17 @@ func (s *Scanner) startsQuery() bool {
 
 // fromList reads table items separated by commas and joins, with their join
 // conditions, up to a token that cannot continue the list.
-func (s *Scanner) fromList() {
+func (s *Scanner) fromList() { s.joinedList(false) }
+
+// joinedList is fromList whose first item was joined (a fragment that
+// starts with JOIN) when joined is set.
+func (s *Scanner) joinedList(joined bool) {
 	if !s.enter() {
 		return
 	}
 	defer s.leave()
+	// joined: the item just read was joined (JOIN b), so USING (...) lists
+	// columns; after any other, tables (DELETE ... USING).
 	for !s.failed() {
 		s.fromItem()
 	joins:
@@ -663,8 +679,10 @@ func (s *Scanner) fromList() {
 		switch k := s.kw(); {
 		case s.at(","):
 			s.advance()
+			joined = false
 			continue
 		case s.joinWords():
+			joined = true
 			continue
 		case k == kwOn:
 			if p := keywordOf(s.peek2().text); p == kwConflict || p == kwDuplicate {
@@ -675,12 +693,13 @@ func (s *Scanner) fromList() {
 			goto joins
 		case k == kwUsing:
 			s.advance()
-			if s.at("(") { // JOIN ... USING (columns)
+			if joined && s.at("(") { // JOIN b USING (columns)
 				s.advance()
 				s.group()
 				goto joins
 			}
-			continue // DELETE ... USING tables
+			joined = false
+			continue // DELETE ... USING tables, (tables) or (a JOIN b ...)
 		}
 		return
 	}
@@ -1017,7 +1036,10 @@ func (s *Scanner) update() {
 	}
 	mark := len(s.aliases)
 	defer func() { s.aliases = s.aliases[:mark] }()
+	noCTE := s.noCTE
+	s.noCTE = true // the tables an UPDATE writes are never CTEs
 	s.fromList()
+	s.noCTE = noCTE
 	if s.failed() {
 		return
 	}
@@ -1064,7 +1086,10 @@ func (s *Scanner) delete() {
 		}
 	}
 	s.advance()
+	noCTE := s.noCTE
+	s.noCTE = true // nor are the tables a DELETE names
 	s.fromList()
+	s.noCTE = noCTE
 	for _, t := range targets {
 		if t.Qualifier != "" || !s.isAlias(t.Name, mark) {
 			s.refs = append(s.refs, t)
@@ -1109,7 +1134,7 @@ func (s *Scanner) fragment() {
 			}
 		case kwJoin, kwStraightJoin, kwInner, kwLeft, kwRight, kwFull, kwCross, kwNatural:
 			if s.joinWords() {
-				s.fromList()
+				s.joinedList(true)
 			} else {
 				s.clauses()
 			}
@@ -1162,8 +1187,7 @@ func (s *Scanner) tableListFragment() {
 	if s.at(",") {
 		s.advance()
 	}
-	s.joinWords()
-	s.fromList()
+	s.joinedList(s.joinWords())
 	if s.err == nil && !s.atEnd() {
 		s.clauses()
 	}

@@ -81,6 +81,15 @@ func TestScanFindsEveryTable(t *testing.T) {
 		{pg, "WITH labels AS (SELECT * FROM labels) SELECT * FROM labels", []string{"labels"}},
 		{pg, `WITH "Labels" AS (SELECT 1) SELECT * FROM labels`, []string{"labels"}},
 		{pg, "WITH RECURSIVE c(n) AS (SELECT 1 UNION SELECT n + 1 FROM c) SELECT * FROM c, labels", []string{"labels"}},
+		// What the differential test found: write targets are never CTEs, a
+		// parenthesised list after DELETE ... USING, MariaDB's nested WITH.
+		{pg, "WITH tags AS (SELECT 1) DELETE FROM tags", []string{"tags"}},
+		{pg, "WITH posts (id) AS (SELECT 1) UPDATE posts SET id = 2", []string{"posts"}},
+		{pg, "DELETE FROM x USING (a FULL JOIN b USING (id))", []string{"x", "a", "b"}},
+		{my, "DELETE FROM l USING (tags l)", []string{"l", "tags"}},
+		{my, "DELETE FROM c USING (c, d)", []string{"c", "c", "d"}},
+		{my, "WITH tags AS (SELECT 1) SELECT 1 FROM tags WHERE 1 IN (WITH x AS (SELECT id FROM tags) SELECT * FROM x)", []string{"tags"}},
+		{pg, "WITH tags AS (SELECT 1) SELECT 1 FROM tags WHERE 1 IN (WITH x AS (SELECT id FROM tags) SELECT * FROM x)", nil},
 		// Names that are not tables.
 		{pg, "SELECT EXTRACT(YEAR FROM d), SUBSTRING(s FROM 1 FOR 2), TRIM(BOTH 'x' FROM s) FROM a WHERE x IS NOT DISTINCT FROM y", []string{"a"}},
 		{pg, "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x) FROM a GROUP BY y ORDER BY x USING < LIMIT 1 OFFSET 2 FOR UPDATE OF a SKIP LOCKED", []string{"a"}},
