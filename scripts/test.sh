@@ -352,6 +352,10 @@ fi
 if [[ $# -eq 0 ]]; then
 	log "a short fuzz run of the raw-SQL check (FuzzCheckRaw, 15s)"
 	go test -run '^$' -fuzz FuzzCheckRaw -fuzztime 15s . || die "fuzzing found a failure (see testdata/fuzz)"
+	log "a short fuzz run of the SQL reader (FuzzScan, 10s)"
+	go test -run '^$' -fuzz FuzzScan -fuzztime 10s ./internal/sqlscan || die "fuzzing found a failure (see internal/sqlscan/testdata/fuzz)"
+	log "a short differential fuzz run against PostgreSQL's EXPLAIN (FuzzScanOracle, 15s)"
+	go test -run '^$' -fuzz FuzzScanOracle -fuzztime 15s ./tests || die "fuzzing found a statement the check passed and the database resolved to a forbidden table (see tests/testdata/fuzz)"
 	log "a short fuzz run of host resolution (FuzzResolveHost, 10s)"
 	go test -run '^$' -fuzz FuzzResolveHost -fuzztime 10s ./resolver || die "fuzzing found a failure (see resolver/testdata/fuzz)"
 fi
