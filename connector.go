@@ -48,11 +48,20 @@ type ConnectorOptions struct {
 // switched to the tenant of the statement's context (NewContext, WithTenant)
 // or, without one, to the global schema; when it is set for that already,
 // nothing extra is sent. A switch to a tenant whose schema or database is
-// missing fails with ErrTenantNotFound and changes nothing; a switch that
-// fails otherwise leaves the connection's state unknown, and the connection
-// is discarded, never reused. Inside a transaction the switch is
+// missing fails with ErrTenantNotFound before the statement is sent; a
+// switch that fails otherwise leaves the connection's state unknown, and the
+// connection is discarded, never reused. Inside a transaction the switch is
 // transaction-local on PostgreSQL (set_config(..., true)), so a rollback
 // cannot leave it wrong.
+//
+// On PostgreSQL a connection set for a tenant also holds a shared advisory
+// lock keyed on it, taken and given back by the switch (the warm path sends
+// nothing). The provisioner's Drop and Rename, in any process, take it
+// exclusively and end the connections holding it before the schema goes:
+// PostgreSQL skips a missing schema on search_path, and a connection left
+// set for a dropped tenant would resolve its table names in the global
+// schema. A switch to a tenant being dropped waits, then fails with
+// ErrTenantNotFound. For DROP SCHEMA by hand, see SessionDropGuardSQL.
 //
 // Prepared statements are kept per tenant: a statement prepared for one
 // tenant's table is never run on another's, whatever their columns.
@@ -185,4 +194,27 @@ func (p *Plugin) attachConnector(ctx context.Context, db *gorm.DB) (*connectorSt
 		return nil, fmt.Errorf("kirayedar: Config.GlobalSchema %q differs from the connector's %q", g, st.global)
 	}
 	return st, nil
+}
+
+// SessionDropGuardSQL returns SQL that a superuser may run once in a
+// PostgreSQL database served by StrategySession (with psql, or in a
+// migration) to cover what is done by hand. Connections set for a tenant
+// hold a lock that the provisioner's Drop and Rename act on: they end those
+// connections before the schema goes, so that none resolves the tenant's
+// table names in the global schema afterwards (PostgreSQL skips a missing
+// schema on search_path). A DROP SCHEMA or ALTER SCHEMA ... RENAME run by
+// hand does not; the SQL installs event triggers, and their functions in
+// globalSchema, that make it. Running it again replaces them. It is not
+// needed on MySQL, where a dropped database's tables resolve nowhere else.
+func SessionDropGuardSQL(globalSchema string) (string, error) {
+	if globalSchema == "" {
+		globalSchema = dialect.Postgres.DefaultGlobalSchema()
+	}
+	if err := checkConfigName("GlobalSchema", globalSchema); err != nil {
+		return "", err
+	}
+	if strings.Contains(globalSchema, "$") {
+		return "", fmt.Errorf("kirayedar: SessionDropGuardSQL: the schema name %q has a $", globalSchema)
+	}
+	return session.DropGuard(globalSchema), nil
 }

@@ -2,8 +2,13 @@ package kirayedar
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
 	"gorm.io/gorm"
+
+	"github.com/kirayedar/kirayedar/internal/session"
 )
 
 // postgresSchemaBackend provisions a PostgreSQL schema per tenant. Every
@@ -52,6 +57,9 @@ func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 		} else if st == "" {
 			return ErrTenantNotFound
 		}
+		if err := b.evictSessions(ctx, tx, tenant); err != nil {
+			return err
+		}
 		if err := tx.Exec(pr.p.engine.DropSchema(tenant)).Error; err != nil {
 			return err
 		}
@@ -89,6 +97,9 @@ func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) erro
 		if n > 0 {
 			return existsError("schema " + e.QuoteIdent(to))
 		}
+		if err := b.evictSessions(ctx, tx, from); err != nil {
+			return err
+		}
 		if err := tx.Exec(e.RenameSchema(from, to)).Error; err != nil {
 			return err
 		}
@@ -103,4 +114,53 @@ func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) erro
 func (b postgresSchemaBackend) searchPath(tx *gorm.DB, tenant string) error {
 	p := b.pr.p
 	return tx.Exec(p.engine.SetLocalSearchPath(), p.searchPath(tenant)).Error
+}
+
+// evictSessions makes sure that, once tx commits, no connection has its
+// name resolution set for tenant's schema, which is about to be dropped or
+// renamed: on PostgreSQL a schema missing from search_path is skipped, and a
+// connection still set for it would resolve the tenant's table names in the
+// global schema. Connections of StrategySession pools, in any process, hold
+// a shared advisory lock keyed on the tenant for as long as they are set for
+// it (internal/session). evictSessions takes that lock exclusively, until tx
+// ends, and ends the server processes holding it, with
+// pg_terminate_backend, until it gets it: statements running on them fail
+// (their transactions roll back), idle connections are closed by their
+// pools on next use, and no connection can be set for the tenant again
+// before tx commits: a switch to it waits, then finds the schema missing.
+// The wait is bounded by what is left of the lock budget (LockTimeout). It
+// needs the right to signal those processes: the same role, or membership
+// in pg_signal_backend.
+func (b postgresSchemaBackend) evictSessions(ctx context.Context, tx *gorm.DB, tenant string) error {
+	wait := b.pr.lockWait(ctx)
+	deadline := time.Now().Add(wait)
+	pause := time.Millisecond
+	for {
+		var got bool
+		if err := tx.Raw(session.TryTenantLock, tenant).Scan(&got).Error; err != nil {
+			return fmt.Errorf("taking the session lock of tenant %s: %w", tenant, err)
+		}
+		if got {
+			return nil
+		}
+		var ended int64
+		if err := tx.Raw("SELECT count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(h.pid)) FROM ("+
+			session.TenantLockHolders+") h", tenant).Scan(&ended).Error; err != nil {
+			var state interface{ SQLState() string }
+			if errors.As(err, &state) && state.SQLState() == "42501" {
+				return fmt.Errorf("ending the connections set for tenant %s needs the role that opened them, or pg_signal_backend: %w", tenant, err)
+			}
+			return fmt.Errorf("ending the connections set for tenant %s: %w", tenant, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ending the connections set for tenant %s: %w", tenant, lockError(nil, wait))
+		}
+		// The processes exit, and give the lock back, asynchronously.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 50*time.Millisecond)
+	}
 }

@@ -103,6 +103,13 @@ func (pr *Provisioner) Create(ctx context.Context, tenant string) error {
 // Drop removes a tenant's schema, database or tables and its registry row. A
 // tenant not in the registry yields ErrTenantNotFound; reserved names and the
 // global schema are refused as invalid IDs before any SQL is built.
+//
+// On PostgreSQL it first ends the server processes of connections, in any
+// process, that StrategySession left set for the tenant (NewConnector), so
+// that none of them resolves the tenant's table names in the global schema
+// once the schema is gone: statements running on them fail, and idle ones
+// are replaced by their pools. That needs the right to end those processes
+// (the same role, or pg_signal_backend); it waits at most LockTimeout.
 func (pr *Provisioner) Drop(ctx context.Context, tenant string) error {
 	return pr.run(ctx, "drop", []string{tenant}, func(ctx context.Context) error { return pr.backend.drop(ctx, tenant) })
 }
@@ -139,7 +146,9 @@ func (pr *Provisioner) migrateTenant(ctx context.Context, tenant string, job mig
 // yields ErrTenantNotFound and a target that is in the registry, or whose
 // schema, database or tables exist, yields ErrTenantExists. Both tenants'
 // locks are held throughout. Statements already running against the old
-// name finish or fail; the application should stop using it first.
+// name finish or fail; the application should stop using it first. On
+// PostgreSQL the connections StrategySession left set for the old ID are
+// ended first, as by Drop.
 func (pr *Provisioner) Rename(ctx context.Context, from, to string) error {
 	return pr.run(ctx, "rename", []string{from, to}, func(ctx context.Context) error {
 		if from == to {

@@ -19,6 +19,10 @@ type conn struct {
 	known  bool   // cur is certain
 	bad    bool   // the state is unknown after a failure: never reused
 	sticky bool   // holds objects of its tenant (temporary tables, prepared SQL): never switched
+	// held is the tenant whose advisory lock the connection holds at
+	// session level (PostgreSQL), "" for none: the tenant its session
+	// search_path names. See postgres.go.
+	held string
 
 	inTx      bool
 	base      string // PostgreSQL: cur at BEGIN, what in-transaction (LOCAL) switches revert to
@@ -99,41 +103,65 @@ func (w *conn) switchTo(ctx context.Context, target string) error {
 	}
 	w.c.switches.Add(1)
 	if opts.Engine == dialect.Postgres {
-		path := opts.Engine.QuoteIdent(opts.Global) + ", pg_temp"
-		if target != "" {
-			path = opts.Engine.QuoteIdent(target) + ", " + path
-		}
-		local := "false"
-		if w.inTx {
-			local = "true" // undone with the transaction, like base
-		}
-		// One round trip that also proves the schema exists: with none,
-		// no row, nothing set, and unqualified names would have fallen
-		// through to the global schema.
-		// to_regnamespace is a cache lookup; reading pg_namespace instead
-		// made each switch about 40 µs slower here (pgbench, simple
-		// protocol: 118 against 157 µs).
-		q := "SELECT pg_catalog.set_config('search_path', '" + path + "', " + local +
-			") WHERE pg_catalog.to_regnamespace('" + opts.Engine.QuoteIdent(name) + "') IS NOT NULL"
-		res, err := w.inner.(driver.ExecerContext).ExecContext(ctx, q, nil)
-		if err != nil {
-			return fail(err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fail(err)
-		} else if n != 1 {
+		return w.switchPostgres(ctx, target, failed)
+	}
+	_, err := w.inner.(driver.ExecerContext).ExecContext(ctx, "USE "+opts.Engine.QuoteIdent(name), nil)
+	if err != nil {
+		if strings.Contains(err.Error(), "1049") { // unknown database: nothing changed
 			return failed(opts.NotFound)
 		}
-	} else {
-		_, err := w.inner.(driver.ExecerContext).ExecContext(ctx, "USE "+opts.Engine.QuoteIdent(name), nil)
-		if err != nil {
-			if strings.Contains(err.Error(), "1049") { // unknown database: nothing changed
-				return failed(opts.NotFound)
-			}
-			return fail(err)
-		}
+		return fail(err)
 	}
 	w.cur, w.known = target, true
+	return nil
+}
+
+// switchPostgres sets search_path for target and moves the tenant lock
+// with it (postgres.go), in one round trip. A connection set for a tenant
+// holds the tenant's lock for as long as it is.
+func (w *conn) switchPostgres(ctx context.Context, target string, failed func(error) error) error {
+	opts := w.c.opts
+	// Sent without arguments: pgx uses the simple protocol, and nothing is
+	// prepared or cached.
+	q := postgresSwitch(opts.Global, target, w.held, w.inTx)
+	res, err := w.inner.(driver.ExecerContext).ExecContext(ctx, q, nil)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		if w.inTx && serverError(err) {
+			// The transaction is aborted, and what it set LOCAL goes with
+			// it; its locks are the transaction's.
+			w.known = false
+			if sqlState(err) == "3F000" {
+				// The schema was dropped after this transaction last
+				// read the catalog (pg_get_object_address found out).
+				return failed(fmt.Errorf("%w: %w", opts.NotFound, err))
+			}
+			return failed(err)
+		}
+		// Outside a transaction a session-level lock may have been taken
+		// or given back before the statement failed: which locks the
+		// connection holds is unknown. It goes.
+		w.bad = true
+		if !w.inTx && ctx.Err() == nil && !serverError(err) {
+			return driver.ErrBadConn // nothing of the statement was sent: database/sql retries elsewhere
+		}
+		return failed(err)
+	}
+	if n != 1 {
+		// The schema is missing: nothing was set, and the lock taken for
+		// it given back, or, inside a transaction, left to end with it.
+		if !w.inTx && target != "" && w.held == target {
+			w.held = "" // it was held already, and given back too
+		}
+		return failed(opts.NotFound)
+	}
+	w.cur, w.known = target, true
+	if !w.inTx {
+		w.held = target
+	}
 	return nil
 }
 
@@ -155,6 +183,13 @@ func (w *conn) after(q string) {
 	e := scanEffects(q, w.c.opts.Engine)
 	if e == 0 {
 		return
+	}
+	if e&effUnlocks != 0 {
+		// The tenant lock may be gone while search_path still names the
+		// tenant: the next statement switches, taking it again. (Were it
+		// still held, it is then held twice: a Drop of the tenant ends
+		// the connection, nothing worse.)
+		w.held = ""
 	}
 	if e&effUnknown != 0 {
 		w.known = false
@@ -274,12 +309,22 @@ func (w *conn) Ping(ctx context.Context) error {
 // imports neither driver.
 func serverError(err error) bool {
 	for ; err != nil; err = errors.Unwrap(err) {
-		if _, ok := err.(interface{ SQLState() string }); ok {
-			return true
+		if s, ok := err.(interface{ SQLState() string }); ok {
+			// Unless the server ended the session with it.
+			return !lostConnection(s.SQLState())
 		}
 		if fmt.Sprintf("%T", err) == "*mysql.MySQLError" {
 			return true
 		}
 	}
 	return false
+}
+
+// sqlState returns the SQLSTATE of a PostgreSQL error in err's chain, or "".
+func sqlState(err error) string {
+	var s interface{ SQLState() string }
+	if errors.As(err, &s) {
+		return s.SQLState()
+	}
+	return ""
 }

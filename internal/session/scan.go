@@ -16,7 +16,7 @@ type effect uint8
 const (
 	// effUnknown: the name resolution may have changed (search_path,
 	// set_config, SET, RESET, DISCARD, USE, EXECUTE, PREPARE, CALL, DO,
-	// ROLLBACK TO).
+	// ROLLBACK TO), or the lock that goes with it (effUnlocks).
 	effUnknown effect = 1 << iota
 	// effEndsTx: COMMIT, ROLLBACK, END, ABORT, BEGIN or START: the
 	// server's transaction state no longer matches database/sql's.
@@ -25,6 +25,10 @@ const (
 	// belong to its tenant: temporary tables, SQL-level prepared
 	// statements, cursors, LISTEN.
 	effSticky
+	// effUnlocks: session-level advisory locks may have been given back
+	// (pg_advisory_unlock_all, pg_advisory_unlock*, DISCARD), the tenant
+	// lock of a PostgreSQL connection among them. Always with effUnknown.
+	effUnlocks
 )
 
 // scanEffects reads q once, without allocating: the first word of every
@@ -96,8 +100,10 @@ func scanEffects(q string, engine dialect.Engine) effect {
 				case equalFold(word, "commit"), equalFold(word, "end"), equalFold(word, "abort"),
 					equalFold(word, "begin"), equalFold(word, "start"):
 					e |= effUnknown | effEndsTx
+				case equalFold(word, "discard"):
+					e |= effUnknown | effUnlocks
 				case equalFold(word, "use"), equalFold(word, "set"), equalFold(word, "reset"),
-					equalFold(word, "discard"), equalFold(word, "execute"), equalFold(word, "call"),
+					equalFold(word, "execute"), equalFold(word, "call"),
 					equalFold(word, "do"), equalFold(word, "change_user"):
 					e |= effUnknown
 				case equalFold(word, "prepare"), equalFold(word, "declare"), equalFold(word, "listen"):
@@ -123,6 +129,9 @@ func wordEffect(word string) effect {
 	switch {
 	case equalFold(word, "search_path"), equalFold(word, "set_config"):
 		return effUnknown
+	case equalFold(word, "pg_advisory_unlock_all"), equalFold(word, "pg_advisory_unlock"),
+		equalFold(word, "pg_advisory_unlock_shared"):
+		return effUnknown | effUnlocks
 	case equalFold(word, "temp"), equalFold(word, "temporary"), equalFold(word, "prepare"), equalFold(word, "listen"):
 		return effSticky
 	}

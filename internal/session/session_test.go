@@ -48,6 +48,7 @@ func (c *countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 type fixture struct {
 	engine  dialect.Engine
 	db      *sql.DB
+	admin   *sql.DB // a plain pool on the same database
 	c       *Connector
 	counter *countingConnector
 	a, b    string
@@ -90,6 +91,7 @@ func newFixture(t *testing.T, engine dialect.Engine) *fixture {
 		admin = sql.OpenDB(inner)
 	}
 	t.Cleanup(func() { _ = admin.Close() })
+	f.admin = admin
 	create := func(schema string, x int, extra bool) {
 		q := engine.Qualify(schema, "t")
 		cols, vals := "id int, x int", "1, "+fmt.Sprint(x)
@@ -386,6 +388,7 @@ func TestScanEffects(t *testing.T) {
 		unknown = effUnknown
 		ends    = effUnknown | effEndsTx
 		sticky  = effSticky
+		unlocks = effUnknown | effUnlocks
 	)
 	pg, my := dialect.Postgres, dialect.MySQL
 	for _, tc := range []struct {
@@ -402,7 +405,11 @@ func TestScanEffects(t *testing.T) {
 		{pg, "SELECT set_config($1, $2, false)", unknown},
 		{pg, "/* trace=1 */ RESET ALL", unknown},
 		{pg, "SELECT 1; RESET ALL", unknown},
-		{pg, "-- note\n  discard all", unknown},
+		{pg, "-- note\n  discard all", unlocks},
+		{pg, "SELECT pg_advisory_unlock_all()", unlocks},
+		{pg, "select PG_ADVISORY_UNLOCK_SHARED(1, 2)", unlocks},
+		{pg, "SELECT pg_catalog.pg_advisory_unlock($1)", unlocks},
+		{pg, "SELECT pg_advisory_lock(1)", none},
 		{pg, "ROLLBACK TO SAVEPOINT sp", unknown},
 		{pg, "/* undo */ ROLLBACK TO SAVEPOINT sp", unknown},
 		{pg, "ROLLBACK", ends},
