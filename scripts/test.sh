@@ -360,4 +360,10 @@ if [[ $# -eq 0 ]]; then
 	go test -run '^$' -fuzz FuzzResolveHost -fuzztime 10s ./resolver || die "fuzzing found a failure (see resolver/testdata/fuzz)"
 fi
 
-log "all tests passed"
+if [[ $KIRAYEDAR_PGBOUNCER_DSN == off ]]; then
+	log "the tests passed, but the PgBouncer targets did not run (KIRAYEDAR_PGBOUNCER_DSN=off): not all tests ran"
+elif [[ $# -gt 0 ]]; then
+	log "the selected tests passed ($*); the examples and the fuzz runs were not run"
+else
+	log "all tests passed"
+fi
