@@ -1174,13 +1174,17 @@ func loosely(t token) bool {
 	if t.kind != tokWord {
 		return false
 	}
-	switch strings.ToUpper(t.text) {
-	case "CREATE", "ALTER", "DROP", "TRUNCATE", "COPY", "LOCK", "RENAME", "GRANT", "REVOKE", "COMMENT", "MERGE",
-		"ANALYZE", "VACUUM", "CLUSTER", "REINDEX", "CALL", "DO", "EXPLAIN", "LOAD", "HANDLER", "OPTIMIZE", "REPAIR", "CHECK":
-		return true
+	for _, w := range looseStatements {
+		if strings.EqualFold(t.text, w) {
+			return true
+		}
 	}
 	return false
 }
+
+var looseStatements = [...]string{"CREATE", "ALTER", "DROP", "TRUNCATE", "COPY", "LOCK", "RENAME", "GRANT",
+	"REVOKE", "COMMENT", "MERGE", "ANALYZE", "VACUUM", "CLUSTER", "REINDEX", "CALL", "DO", "EXPLAIN", "LOAD",
+	"HANDLER", "OPTIMIZE", "REPAIR", "CHECK"}
 
 // tableListFragment reads a table expression or a join string.
 func (s *Scanner) tableListFragment() {
