@@ -91,7 +91,6 @@ type Scanner struct {
 	tok     token   // the next token, not consumed yet
 	kwc     keyword // its keyword
 	depth   int
-	mode    Mode
 	err     *Error
 }
 
@@ -101,7 +100,7 @@ type Scanner struct {
 func (s *Scanner) Scan(sql string, engine dialect.Engine, mode Mode) ([]Ref, error) {
 	s.refs, s.ctes, s.aliases = s.refs[:0], s.ctes[:0], s.aliases[:0]
 	s.lx = lexer{s: sql, engine: engine}
-	s.depth, s.mode, s.err = 0, mode, nil
+	s.depth, s.err = 0, nil
 	s.advance()
 	switch mode {
 	case Statements:
@@ -1152,9 +1151,8 @@ func (s *Scanner) fragment() {
 			}
 			before := s.tok.pos
 			s.clauses()
-			if s.err != nil || s.tok.pos == before && !s.atEnd() {
-				s.err = nil
-				s.advance() // a token the clauses could not place
+			if s.err == nil && s.tok.pos == before && !s.atEnd() {
+				s.advance() // a token the clauses stop at but cannot place
 			}
 		}
 		if s.err != nil {
