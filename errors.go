@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/provision"
 )
 
 // Sentinel errors. Every error Kirayedar returns wraps one of these (or the
@@ -15,9 +16,9 @@ var (
 	ErrInvalidTenantID = dialect.ErrInvalidTenantID
 	// ErrTenantExists: Create found the tenant (or its schema, database or
 	// tables) already there and changed nothing.
-	ErrTenantExists = errors.New("tenant already exists")
+	ErrTenantExists = provision.ErrTenantExists
 	// ErrTenantNotFound: the tenant is not in the registry.
-	ErrTenantNotFound = errors.New("tenant not found")
+	ErrTenantNotFound = provision.ErrTenantNotFound
 	// ErrNoTenant: a statement touches a tenant table but its context carries
 	// no tenant and is not marked global. Nothing was sent to the database.
 	ErrNoTenant = errors.New("no tenant in context")
@@ -34,7 +35,7 @@ var (
 	// ErrLockTimeout: a lifecycle operation waited Provisioner.LockTimeout for
 	// another operation on the same tenant (in this process or another) and
 	// gave up. Nothing was changed.
-	ErrLockTimeout = errors.New("timed out waiting for the tenant lock")
+	ErrLockTimeout = provision.ErrLockTimeout
 	// ErrPooler: a connection pooler (PgBouncer) runs between a
 	// NewConnector pool and PostgreSQL. StrategySession sets search_path per
 	// connection, which a pooler in transaction mode hands to other clients;

@@ -2,18 +2,13 @@ package kirayedar
 
 import (
 	"context"
-	"database/sql/driver"
 	"errors"
-	"fmt"
-	"math"
-	"slices"
-	"sort"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 
-	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/provision"
 )
 
 // Provisioner creates, migrates and drops tenants, and keeps the registry of
@@ -21,17 +16,12 @@ import (
 // from their sign-up flows and deploy jobs. It is safe for concurrent use;
 // operations on one tenant are serialized, within the process and (with
 // PostgreSQL advisory locks and MySQL named locks) across processes.
+//
+// It is the face of internal/provision, which holds one back end per engine
+// and strategy, the registry, the locks and the DDL replay.
 type Provisioner struct {
-	db      *gorm.DB
-	p       *Plugin
-	reg     registry
-	locks   keyedMutex
-	backend backend
-	ddl     ddlCache
-	// watchers are called with the tenants of every Create, Drop and
-	// Rename that ended (see OnChange).
-	watchersMu sync.RWMutex
-	watchers   []func(tenants ...string)
+	p    *Plugin
+	core *provision.Provisioner
 	// LockTimeout bounds how long an operation waits for another one on the
 	// same tenant, in this process or another, before failing with
 	// ErrLockTimeout. Zero or less means the default, 30s; the context can
@@ -45,21 +35,6 @@ type Provisioner struct {
 	DisableDDLReplay bool
 }
 
-// backend is the provisioning of one strategy on one engine. Each method runs
-// with the tenant IDs validated and the in-process tenant locks held.
-type backend interface {
-	create(ctx context.Context, tenant string) error
-	drop(ctx context.Context, tenant string) error
-	migrate(ctx context.Context, tenant string, job migration) (MigrateStatus, error)
-	rename(ctx context.Context, from, to string) error
-}
-
-// migration is what a migration brings a tenant to.
-type migration struct {
-	fingerprint string // the tenant models' fingerprint now
-	force       bool   // migrate even a tenant at that fingerprint already
-}
-
 // NewProvisioner returns a provisioner for db, which must have the plugin
 // registered. It creates the registry table if it is missing, using db's
 // statement context.
@@ -71,19 +46,29 @@ func NewProvisioner(db *gorm.DB) (*Provisioner, error) {
 	if _, inTx := db.Statement.ConnPool.(gorm.TxCommitter); inTx {
 		return nil, errors.New("kirayedar: NewProvisioner needs a *gorm.DB on the connection pool, not a transaction; it runs its own")
 	}
-	pr := &Provisioner{db: db.Session(&gorm.Session{NewDB: true}), p: p, reg: newRegistry(p), LockTimeout: 30 * time.Second}
-	switch {
-	case p.strategy == StrategyPrefix:
-		pr.backend = prefixBackend{pr}
-	case p.engine == dialect.Postgres:
-		pr.backend = postgresSchemaBackend{pr}
-	case p.engine == dialect.MySQL:
-		pr.backend = mysqlSchemaBackend{pr}
-	default:
-		return nil, fmt.Errorf("kirayedar: no provisioning for %s on %s", p.strategy, p.engine)
-	}
-	if err := pr.ensureRegistry(statementContext(db)); err != nil {
-		return nil, fmt.Errorf("kirayedar: creating the tenant registry: %w", err)
+	pr := &Provisioner{p: p, LockTimeout: 30 * time.Second}
+	pr.core, err = provision.New(statementContext(db), provision.Config{
+		DB:               db,
+		Engine:           p.engine,
+		Prefixed:         p.strategy == StrategyPrefix,
+		Global:           p.global,
+		RegistryTable:    p.cfg.RegistryTable,
+		PrefixSeparator:  p.cfg.PrefixSeparator,
+		Models:           tenantModels{p.tables},
+		Builders:         p.next,
+		Telemetry:        p.tel,
+		LockTimeout:      &pr.LockTimeout,
+		DisableDDLReplay: &pr.DisableDDLReplay,
+		Validate:         p.ValidateTenantID,
+		AsWritten:        provisioningContext,
+		Fingerprint:      p.Fingerprint,
+		SearchPath:       p.searchPath,
+		OpError: func(op, tenant string, err error) error {
+			return &Error{Op: op, Tenant: tenant, Err: err}
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
 	return pr, nil
 }
@@ -97,7 +82,7 @@ func (pr *Provisioner) Plugin() *Plugin { return pr.p }
 // dropped on failure): a failed Create leaves nothing behind. A tenant that
 // exists already yields ErrTenantExists and is left untouched.
 func (pr *Provisioner) Create(ctx context.Context, tenant string) error {
-	return pr.run(ctx, "create", []string{tenant}, func(ctx context.Context) error { return pr.backend.create(ctx, tenant) })
+	return pr.core.Create(ctx, tenant)
 }
 
 // Drop removes a tenant's schema, database or tables and its registry row. A
@@ -111,7 +96,7 @@ func (pr *Provisioner) Create(ctx context.Context, tenant string) error {
 // are replaced by their pools. That needs the right to end those processes
 // (the same role, or pg_signal_backend); it waits at most LockTimeout.
 func (pr *Provisioner) Drop(ctx context.Context, tenant string) error {
-	return pr.run(ctx, "drop", []string{tenant}, func(ctx context.Context) error { return pr.backend.drop(ctx, tenant) })
+	return pr.core.Drop(ctx, tenant)
 }
 
 // Migrate brings an existing tenant's tables up to the tenant models with
@@ -122,19 +107,7 @@ func (pr *Provisioner) Drop(ctx context.Context, tenant string) error {
 // (its tables were changed by hand), use MigrateAll with Tenants and Force.
 // A tenant not in the registry yields ErrTenantNotFound.
 func (pr *Provisioner) Migrate(ctx context.Context, tenant string) error {
-	_, err := pr.migrateTenant(ctx, tenant, migration{fingerprint: pr.p.Fingerprint()})
-	return err
-}
-
-func (pr *Provisioner) migrateTenant(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
-	err = pr.run(ctx, "migrate", []string{tenant}, func(ctx context.Context) (err error) {
-		status, err = pr.backend.migrate(ctx, tenant, job)
-		return err
-	})
-	if err != nil {
-		status = StatusFailed
-	}
-	return status, err
+	return pr.core.Migrate(ctx, tenant)
 }
 
 // Rename gives a tenant a new ID, keeping its rows: PostgreSQL renames the
@@ -150,34 +123,18 @@ func (pr *Provisioner) migrateTenant(ctx context.Context, tenant string, job mig
 // PostgreSQL the connections StrategySession left set for the old ID are
 // ended first, as by Drop.
 func (pr *Provisioner) Rename(ctx context.Context, from, to string) error {
-	return pr.run(ctx, "rename", []string{from, to}, func(ctx context.Context) error {
-		if from == to {
-			return fmt.Errorf("%s: %w", to, ErrTenantExists)
-		}
-		return pr.backend.rename(ctx, from, to)
-	})
+	return pr.core.Rename(ctx, from, to)
 }
 
 // Exists reports whether the tenant is in the registry and ready (on
 // PostgreSQL with StrategySchema, also whether its schema exists).
 func (pr *Provisioner) Exists(ctx context.Context, tenant string) (bool, error) {
-	if err := pr.p.ValidateTenantID(tenant); err != nil {
-		return false, &Error{Op: "exists", Tenant: tenant, Err: err}
-	}
-	ok, err := pr.reg.exists(pr.global(ctx), tenant)
-	if err != nil {
-		return false, &Error{Op: "exists", Tenant: tenant, Err: err}
-	}
-	return ok, nil
+	return pr.core.Exists(ctx, tenant)
 }
 
 // List returns the IDs of the ready tenants, sorted.
 func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
-	ids, err := pr.reg.list(pr.global(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("kirayedar: listing tenants: %w", err)
-	}
-	return ids, nil
+	return pr.core.List(ctx)
 }
 
 // OnChange registers fn to be called with the tenants of every Create, Drop
@@ -185,352 +142,74 @@ func (pr *Provisioner) List(ctx context.Context) ([]string, error) {
 // HTTP resolver drops its cached answers for them. fn runs on the
 // operation's goroutine and must be quick.
 func (pr *Provisioner) OnChange(fn func(tenants ...string)) {
-	pr.watchersMu.Lock()
-	defer pr.watchersMu.Unlock()
-	pr.watchers = append(pr.watchers, fn)
+	pr.core.OnChange(fn)
 }
 
-func (pr *Provisioner) changed(tenants []string) {
-	pr.watchersMu.RLock()
-	defer pr.watchersMu.RUnlock()
-	for _, fn := range pr.watchers {
-		fn(tenants...)
-	}
+// TenantInfo describes one tenant as the registry records it.
+type TenantInfo struct {
+	ID string `json:"id"`
+	// Status is "ready"; "provisioning" for a Create under way on MySQL
+	// or cut off there (the next Create cleans it up); "renaming" for a
+	// Rename under way on MySQL or cut off (the same Rename called again
+	// finishes it); or "missing" for a ready tenant whose schema is gone
+	// (PostgreSQL, StrategySchema), which Exists and List leave out too.
+	Status string `json:"status"`
+	// Current reports whether the tenant was last migrated to the tenant
+	// models' current fingerprint; a ready tenant that is not is behind,
+	// and MigrateAll will migrate it.
+	Current     bool       `json:"current"`
+	Fingerprint string     `json:"fingerprint"`
+	CreatedAt   time.Time  `json:"created_at"`
+	MigratedAt  *time.Time `json:"migrated_at,omitempty"`
 }
 
-// run validates the tenant IDs, takes their in-process locks and runs fn.
-// Its error names the first tenant.
-func (pr *Provisioner) run(ctx context.Context, op string, tenants []string, fn func(context.Context) error) (err error) {
-	newTenant := ""
-	if op == "rename" {
-		newTenant = tenants[1]
-	}
-	ctx, rec := pr.p.tel.Begin(ctx, op, tenants[0], newTenant)
-	defer func() {
-		if v := recover(); v != nil {
-			rec.End(panicked(v))
-			panic(v)
-		}
-		rec.End(err)
-	}()
-	if op != "migrate" {
-		defer pr.changed(tenants)
-	}
-	wrap := func(err error) error { return &Error{Op: op, Tenant: tenants[0], Err: err} }
-	// ValidateTenantID also picks up join tables set up after Initialize, so
-	// Create and Drop see every table the tenant has.
-	for _, t := range tenants {
-		if err := pr.p.ValidateTenantID(t); err != nil {
-			return &Error{Op: op, Tenant: t, Err: err}
-		}
-	}
-	ctx, unlock, err := pr.lockInProcess(ctx, tenants)
+// Tenants returns every tenant in the registry, sorted by ID, whatever its
+// status, with one query.
+func (pr *Provisioner) Tenants(ctx context.Context) ([]TenantInfo, error) {
+	infos, err := pr.core.Tenants(ctx)
 	if err != nil {
-		return wrap(err)
+		return nil, err
 	}
-	defer unlock()
-	if err := fn(ctx); err != nil {
-		// A driver may report a cancelled statement as a broken connection
-		// (MySQL's kills it): say why, so errors.Is finds the context's error.
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			err = fmt.Errorf("%w: %w", cerr, err)
-		}
-		return wrap(err)
+	out := make([]TenantInfo, len(infos))
+	for i, info := range infos {
+		out[i] = TenantInfo(info)
 	}
-	return nil
+	return out, nil
 }
 
-// global returns a session that runs statements as written: the provisioner
-// names schemas and tables itself.
-func (pr *Provisioner) global(ctx context.Context) *gorm.DB {
-	return pr.db.WithContext(provisioningContext(ctx))
+// Fingerprint returns the fingerprint of the tenant models as they are now
+// (join tables set up with SetupJoinTable included): every table, column
+// type, index and constraint AutoMigrate would create, the GORM settings
+// that change it, and the versions of GORM and the driver. The registry
+// records the fingerprint each tenant was last migrated to.
+func (p *Plugin) Fingerprint() string {
+	p.tables.refresh()
+	snap := p.tables.snapshot()
+	if c := p.fp.Load(); c != nil && c.snap == snap {
+		return c.sum
+	}
+	sum := provision.Fingerprint(p.init, p.engine, p.strategy.String(), tenantModels{p.tables})
+	p.fp.Store(&fingerprintFor{snap: snap, sum: sum})
+	return sum
 }
 
-func (pr *Provisioner) ensureRegistry(ctx context.Context) error {
-	e := pr.p.engine
-	ddl := e.CreateRegistry(pr.p.global, pr.p.cfg.RegistryTable)
-	if e.TransactionLock() != "" {
-		// Concurrent CREATE TABLE IF NOT EXISTS can still collide on PostgreSQL.
-		return pr.inTransaction(ctx, []string{"kirayedar:registry"}, func(tx *gorm.DB) error {
-			return tx.Exec(ddl).Error
-		})
-	}
-	return pr.global(ctx).Exec(ddl).Error
+// fingerprintFor caches the fingerprint of one snapshot of the table
+// registry.
+type fingerprintFor struct {
+	snap *tableSnapshot
+	sum  string
 }
 
-// defaultLockTimeout is LockTimeout's default.
-const defaultLockTimeout = 30 * time.Second
+// tenantModels shows the table registry to internal/provision.
+type tenantModels struct{ r *tableRegistry }
 
-// undoTimeout bounds the compensation of a failed operation on MySQL, which
-// runs after the caller's context may have ended.
-const undoTimeout = time.Minute
-
-// lockWait is how long a lock may still be waited for: what is left of the
-// operation's lock budget (LockTimeout from when it started waiting), or
-// less if the context ends sooner.
-func (pr *Provisioner) lockWait(ctx context.Context) time.Duration {
-	wait := pr.LockTimeout
-	if wait <= 0 {
-		wait = defaultLockTimeout
-	}
-	if budget, ok := ctx.Value(lockBudgetKey{}).(time.Time); ok && !budget.IsZero() {
-		wait = min(wait, time.Until(budget))
-	}
-	if deadline, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(deadline))
-	}
-	return max(wait, time.Millisecond)
-}
-
-// lockBudgetKey keys the time by which an operation must hold all its locks.
-type lockBudgetKey struct{}
-
-// lockInProcess takes the tenants' in-process locks, waiting at most
-// lockWait, and returns ctx carrying the lock budget for the database locks
-// that follow.
-func (pr *Provisioner) lockInProcess(ctx context.Context, tenants []string) (context.Context, func(), error) {
-	wait := pr.lockWait(ctx)
-	ctx = context.WithValue(ctx, lockBudgetKey{}, time.Now().Add(wait))
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	unlock, err := pr.locks.lock(wctx, tenants...)
-	if err != nil && ctx.Err() == nil {
-		return ctx, nil, lockError(nil, wait)
-	}
-	return ctx, unlock, err
-}
-
-// freshLockBudget lets compensation, which runs after the operation's own
-// budget may be spent, wait LockTimeout anew.
-func freshLockBudget(ctx context.Context) context.Context {
-	return context.WithValue(ctx, lockBudgetKey{}, time.Time{})
-}
-
-// inTransaction runs fn in one transaction holding the tenants' transaction
-// locks where the engine has them (PostgreSQL advisory locks, taken in
-// sorted order so that two operations never wait for each other). On
-// PostgreSQL each wait is bounded by lockWait with lock_timeout, local to
-// the transaction and reset to its default (the server's, database's or
-// role's setting) once the locks are held; the context's end cancels it
-// sooner.
-func (pr *Provisioner) inTransaction(ctx context.Context, tenants []string, fn func(tx *gorm.DB) error) error {
-	done := false
-	err := pr.global(ctx).Transaction(func(tx *gorm.DB) error {
-		if lock := pr.p.engine.TransactionLock(); lock != "" {
-			for _, t := range sortedUnique(tenants) {
-				wait := pr.lockWait(ctx)
-				if err := tx.Exec(pr.p.engine.SetLocalLockTimeout(), fmt.Sprintf("%dms", max(wait.Milliseconds(), 1))).Error; err != nil {
-					return err
-				}
-				if err := tx.Exec(lock, lockName(t)).Error; err != nil {
-					return lockError(err, wait)
-				}
-			}
-			if err := tx.Exec(pr.p.engine.ResetLockTimeout()).Error; err != nil {
-				return err
-			}
-		}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		done = true
-		return nil
-	})
-	if err != nil && done && ctx.Err() != nil {
-		// The work was done and the context ended around the COMMIT: the
-		// server may have committed it or not.
-		return &commitUncertain{err: err}
-	}
-	return err
-}
-
-// commitUncertain is the error of a transaction that ended with its context
-// while it committed.
-type commitUncertain struct{ err error }
-
-func (e *commitUncertain) Error() string { return e.err.Error() }
-func (e *commitUncertain) Unwrap() error { return e.err }
-
-// settle decides a commitUncertain error of an operation on tenant by
-// reading the registry row the transaction wrote, on a context of its own:
-// committed reports, from the row's status ("" for none), whether the
-// transaction landed. When it did, the operation succeeded; otherwise, or
-// when the registry cannot be read, the error stands.
-func (pr *Provisioner) settle(ctx context.Context, err error, tenant string, committed func(status string) bool) error {
-	var uncertain *commitUncertain
-	if !errors.As(err, &uncertain) {
-		return err
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	defer cancel()
-	st, serr := pr.reg.status(pr.global(dctx), tenant)
-	if serr == nil && committed(st) {
-		return nil
-	}
-	return uncertain.err
-}
-
-func isReady(status string) bool { return status == statusReady }
-func isGone(status string) bool  { return status == "" }
-
-// onPinnedConn runs fn on one connection taken from the pool, holding the
-// tenants' MySQL named locks (taken in sorted order). When fn fails, or a
-// lock cannot be given back, the connection's state (current database,
-// locks) is unknown, so it is closed rather than pooled again; closing it
-// also frees the locks.
-func (pr *Provisioner) onPinnedConn(ctx context.Context, tenants []string, fn func(conn *gorm.DB) error) (err error) {
-	sqlDB, err := pr.db.DB()
-	if err != nil {
-		return err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	discard := false
-	defer func() {
-		if err != nil || discard {
-			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-		}
-		_ = conn.Close()
-	}()
-	session := pr.db.Session(&gorm.Session{NewDB: true, Context: provisioningContext(ctx)})
-	session.Statement.ConnPool = conn
-
-	lock, release := pr.p.engine.SessionLock()
-	if lock == "" {
-		return fn(session)
-	}
-	for _, t := range sortedUnique(tenants) {
-		wait := pr.lockWait(ctx)
-		var got *int64
-		// MariaDB waits fractions of a second; GET_LOCK(name, 0) would not
-		// wait at all.
-		seconds := math.Max(math.Round(wait.Seconds()*1000)/1000, 0.001)
-		if err := session.Raw(lock, lockName(t), seconds).Scan(&got).Error; err != nil {
-			return fmt.Errorf("taking the lock of tenant %s: %w", t, err)
-		}
-		switch {
-		case got == nil:
-			return fmt.Errorf("taking the lock of tenant %s: GET_LOCK failed", t)
-		case *got != 1:
-			return lockError(nil, wait)
-		}
-		defer func() {
-			// The work is done or undone; the caller's context ending now
-			// must not turn it into a failure.
-			detached, cancel := pr.detached(ctx, session)
-			defer cancel()
-			if detached.Exec(release, lockName(t)).Error != nil {
-				discard = true
-			}
-		}()
-	}
-	return fn(session)
-}
-
-// lockError reports a lock that was not granted: ErrLockTimeout when the wait
-// ran out (PostgreSQL's lock_not_available, or MySQL's GET_LOCK returning
-// 0), the cause otherwise.
-func lockError(cause error, wait time.Duration) error {
-	var state interface{ SQLState() string }
-	if cause == nil || (errors.As(cause, &state) && state.SQLState() == "55P03") {
-		return fmt.Errorf("waited %v for the tenant lock: %w", wait, ErrLockTimeout)
-	}
-	return fmt.Errorf("taking the tenant lock: %w", cause)
-}
-
-func sortedUnique(keys []string) []string {
-	out := append([]string(nil), keys...)
-	sort.Strings(out)
-	return slices.Compact(out)
-}
-
-// lockName names a tenant's lock. MySQL limits lock names to 64 characters;
-// tenant IDs are at most 64 bytes, so long ones are shortened by a hash.
-func lockName(tenant string) string {
-	const prefix = "kirayedar:"
-	if len(prefix)+len(tenant) <= 64 {
-		return prefix + tenant
-	}
-	return fmt.Sprintf("%s%s~%016x", prefix, tenant[:32], fnv64(tenant))
-}
-
-func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
-// existsError explains an ErrTenantExists found in the catalog rather than
-// the registry.
-func existsError(what string) error {
-	return fmt.Errorf("%s already exists but is not registered (left untouched): %w", what, ErrTenantExists)
-}
-
-// compensate joins a failure with the errors of undoing it.
-func compensate(err error, undo ...error) error {
-	return errors.Join(append([]error{err}, undo...)...)
-}
-
-// autoMigrateOn returns a function that runs GORM's AutoMigrate of the tenant
-// models for tenant on a pool (a transaction, a pinned connection, or a
-// recorder wrapping one), set up by the caller so that the tenant's tables
-// resolve.
-func (pr *Provisioner) autoMigrateOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
-	return func(pool gorm.ConnPool) error {
-		mdb, err := pr.p.migrationDB(pr.db, pool, tenant)
-		if err != nil {
-			return err
-		}
-		return mdb.WithContext(ctx).AutoMigrate(pr.p.tables.models...)
-	}
-}
-
-// createTablesOn returns a function that creates the tenant models' tables
-// for tenant on a pool, as autoMigrateOn does, for a tenant that has none:
-// GORM's CreateTable for each model in AutoMigrate's order, which is what
-// AutoMigrate sends into an empty schema, without its catalog queries.
-func (pr *Provisioner) createTablesOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
-	if pr.DisableDDLReplay {
-		return pr.autoMigrateOn(ctx, tenant)
-	}
-	return func(pool gorm.ConnPool) error {
-		mdb, err := pr.p.migrationDB(pr.db, pool, tenant)
-		if err != nil {
-			return err
-		}
-		m := mdb.WithContext(ctx).Migrator()
-		reorderer, ok := m.(interface {
-			ReorderModels(values []any, autoAdd bool) []any
-		})
-		if !ok {
-			return mdb.WithContext(ctx).AutoMigrate(pr.p.tables.models...)
-		}
-		for _, model := range reorderer.ReorderModels(pr.p.tables.models, true) {
-			if err := m.CreateTable(model); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// renameChecks refuses a rename whose source is not a ready tenant or whose
-// target is in the registry already.
-func (pr *Provisioner) renameChecks(db *gorm.DB, from, to string) error {
-	if st, err := pr.reg.status(db, from); err != nil {
-		return err
-	} else if st != statusReady {
-		return fmt.Errorf("%s: %w", from, ErrTenantNotFound)
-	}
-	if st, err := pr.reg.status(db, to); err != nil {
-		return err
-	} else if st != "" {
-		return fmt.Errorf("%s: %w", to, ErrTenantExists)
-	}
-	return nil
+func (m tenantModels) Models() []any              { return m.r.models }
+func (m tenantModels) Schemas() []*schema.Schema  { return m.r.schemas }
+func (m tenantModels) TenantTables() []string     { return m.r.tenantNames() }
+func (m tenantModels) DropOrder() []string        { return m.r.snapshot().dropOrder }
+func (m tenantModels) IsTenant(table string) bool { return m.kind(table) == tenantTable }
+func (m tenantModels) IsGlobal(table string) bool { return m.kind(table) == globalTable }
+func (m tenantModels) kind(table string) tableKind {
+	k, _ := m.r.classify(table)
+	return k
 }

@@ -10,6 +10,8 @@ import (
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
+
+	"github.com/kirayedar/kirayedar/internal/relations"
 )
 
 type tableKind uint8
@@ -196,7 +198,7 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 		if !listed {
 			r.models = append(r.models, reflect.New(s.ModelType).Interface())
 		}
-		return walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+		return relations.Walk(&s.Relationships, func(rel *schema.Relationship) error {
 			if jt := rel.JoinTable; jt != nil && kind[jt.Table] != globalTable {
 				if kind[jt.Table] != tenantTable {
 					joinTables = append(joinTables, jt.Table)
@@ -241,44 +243,6 @@ func classify(db *gorm.DB, tenantModels, globalModels []any, registry string) (*
 		}
 	}
 	return r, nil
-}
-
-// walkRelations calls fn for each relation, in name order, then for those of
-// embedded structs. GORM adds relations to a parsed schema (under Mux) when
-// it parses a model that refers to it, so they are read under Mux, and fn
-// runs without it.
-func walkRelations(rels *schema.Relationships, fn func(*schema.Relationship) error) error {
-	rels.Mux.RLock()
-	names := make([]string, 0, len(rels.Relations))
-	for name := range rels.Relations {
-		names = append(names, name)
-	}
-	sort.Strings(names) // deterministic join-table order
-	list := make([]*schema.Relationship, len(names))
-	for i, name := range names {
-		list[i] = rels.Relations[name]
-	}
-	embeddedNames := make([]string, 0, len(rels.EmbeddedRelations))
-	for name := range rels.EmbeddedRelations {
-		embeddedNames = append(embeddedNames, name)
-	}
-	sort.Strings(embeddedNames)
-	embedded := make([]*schema.Relationships, len(embeddedNames))
-	for i, name := range embeddedNames {
-		embedded[i] = rels.EmbeddedRelations[name]
-	}
-	rels.Mux.RUnlock()
-	for _, rel := range list {
-		if err := fn(rel); err != nil {
-			return err
-		}
-	}
-	for _, e := range embedded {
-		if err := walkRelations(e, fn); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // creationOrder returns the tables of models and their dependencies in the

@@ -3,7 +3,6 @@ package kirayedar
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"gorm.io/gorm"
 )
@@ -91,7 +90,3 @@ func errorType(err error) string {
 	}
 	return "_OTHER"
 }
-
-// panicked turns a recovered panic into the error an operation reports
-// before the panic goes on.
-func panicked(v any) error { return fmt.Errorf("kirayedar: panic: %v", v) }

@@ -1,4 +1,4 @@
-package kirayedar
+package provision
 
 import (
 	"context"
@@ -26,7 +26,7 @@ type mysqlSchemaBackend struct{ pr *Provisioner }
 
 func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
-	e := pr.p.engine
+	e := pr.cfg.Engine
 	created := false // drop only a database this call created
 	return pr.compensatedCreate(ctx, tenant, createSteps{
 		precheck: func(conn *gorm.DB) error {
@@ -57,7 +57,7 @@ func (b mysqlSchemaBackend) create(ctx context.Context, tenant string) error {
 
 // absent refuses a database of the tenant's name that exists already.
 func (b mysqlSchemaBackend) absent(conn *gorm.DB, tenant string) error {
-	e := b.pr.p.engine
+	e := b.pr.cfg.Engine
 	var n int64
 	if err := conn.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
 		return err
@@ -71,23 +71,21 @@ func (b mysqlSchemaBackend) absent(conn *gorm.DB, tenant string) error {
 func (b mysqlSchemaBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
 	return pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) error {
-		if st, err := pr.reg.status(conn, tenant); err != nil {
+		if err := pr.reg.requirePresent(conn, tenant); err != nil {
 			return err
-		} else if st == "" {
-			return ErrTenantNotFound
 		}
-		if err := conn.Exec(pr.p.engine.DropSchema(tenant)).Error; err != nil {
+		if err := conn.Exec(pr.cfg.Engine.DropSchema(tenant)).Error; err != nil {
 			return err
 		}
 		return pr.reg.remove(conn, tenant)
 	})
 }
 
-func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status Status, err error) {
 	pr := b.pr
 	err = pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) (err error) {
 		status, err = pr.migrateLocked(conn, tenant, job, func(conn *gorm.DB, tenant string, fn func() error) error {
-			return useDatabase(conn, pr.p.engine, tenant, fn)
+			return useDatabase(conn, pr.cfg.Engine, tenant, fn)
 		})
 		return err
 	})
@@ -106,7 +104,7 @@ func (b mysqlSchemaBackend) migrate(ctx context.Context, tenant string, job migr
 // refused before anything changes.
 func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
-	e := pr.p.engine
+	e := pr.cfg.Engine
 	return pr.onPinnedConn(ctx, []string{from, to}, func(conn *gorm.DB) error {
 		row, _, err := pr.reg.row(conn, from)
 		if err != nil {
@@ -181,7 +179,7 @@ func (b mysqlSchemaBackend) rename(ctx context.Context, from, to string) error {
 // both databases, or in neither, are refused, with an error saying where
 // things are.
 func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, row registryRow, to string) (done bool, err error) {
-	e := b.pr.p.engine
+	e := b.pr.cfg.Engine
 	from := row.ID
 	if recorded := row.renameTarget(); recorded != to {
 		return false, fmt.Errorf("a rename of %s to %q was cut off; call Rename(%s, %s) to finish or undo it", from, recorded, from, recorded)
@@ -215,7 +213,7 @@ func (b mysqlSchemaBackend) resumeRename(conn *gorm.DB, row registryRow, to stri
 // it is empty, then the registry row ready again. Tables that cannot move
 // back stay where they are, with the row still "renaming".
 func (b mysqlSchemaBackend) undoRename(conn *gorm.DB, from, to string, names []string, moved, created bool, fingerprint string) error {
-	e := b.pr.p.engine
+	e := b.pr.cfg.Engine
 	if moved {
 		if err := conn.Exec(e.MoveTables(to, from, names)).Error; err != nil {
 			return fmt.Errorf("the tables are in database %s and could not move back (the registry still marks %s as renaming): %w", e.QuoteIdent(to), from, err)
@@ -262,7 +260,7 @@ type createSteps struct {
 // process that died is cleaned up by the next Create.
 func (pr *Provisioner) compensatedCreate(ctx context.Context, tenant string, s createSteps) error {
 	attempt := newAttempt()
-	fingerprint := pr.p.Fingerprint()
+	fingerprint := pr.cfg.Fingerprint()
 	undoLater := false
 	err := pr.onPinnedConn(ctx, []string{tenant}, func(conn *gorm.DB) error {
 		st, err := pr.reg.status(conn, tenant)
@@ -358,7 +356,7 @@ func newAttempt() string {
 // bounded by undoTimeout.
 func (pr *Provisioner) detached(ctx context.Context, conn *gorm.DB) (*gorm.DB, context.CancelFunc) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
-	return conn.WithContext(provisioningContext(dctx)), cancel
+	return conn.WithContext(pr.cfg.AsWritten(dctx)), cancel
 }
 
 // useDatabase runs fn with name as conn's current database and restores the

@@ -1,4 +1,4 @@
-package kirayedar
+package provision
 
 import (
 	"context"
@@ -20,13 +20,11 @@ type postgresSchemaBackend struct{ pr *Provisioner }
 
 func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error {
 	pr := b.pr
-	e := pr.p.engine
-	fingerprint := pr.p.Fingerprint()
+	e := pr.cfg.Engine
+	fingerprint := pr.cfg.Fingerprint()
 	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
-		if st, err := pr.reg.status(tx, tenant); err != nil {
+		if err := pr.reg.requireAbsent(tx, tenant); err != nil {
 			return err
-		} else if st != "" {
-			return ErrTenantExists
 		}
 		var n int64
 		if err := tx.Raw(e.SchemaExists(), tenant).Scan(&n).Error; err != nil {
@@ -52,15 +50,13 @@ func (b postgresSchemaBackend) create(ctx context.Context, tenant string) error 
 func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
 	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
-		if st, err := pr.reg.status(tx, tenant); err != nil {
+		if err := pr.reg.requirePresent(tx, tenant); err != nil {
 			return err
-		} else if st == "" {
-			return ErrTenantNotFound
 		}
 		if err := b.evictSessions(ctx, tx, tenant); err != nil {
 			return err
 		}
-		if err := tx.Exec(pr.p.engine.DropSchema(tenant)).Error; err != nil {
+		if err := tx.Exec(pr.cfg.Engine.DropSchema(tenant)).Error; err != nil {
 			return err
 		}
 		return pr.reg.remove(tx, tenant)
@@ -68,7 +64,7 @@ func (b postgresSchemaBackend) drop(ctx context.Context, tenant string) error {
 	return pr.settle(ctx, err, tenant, isGone)
 }
 
-func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job migration) (status Status, err error) {
 	err = b.pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) (err error) {
 		status, err = b.pr.migrateLocked(tx, tenant, job, func(tx *gorm.DB, tenant string, fn func() error) error {
 			if err := b.searchPath(tx, tenant); err != nil {
@@ -85,7 +81,7 @@ func (b postgresSchemaBackend) migrate(ctx context.Context, tenant string, job m
 // the registry row. Everything in the schema moves with it.
 func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
-	e := pr.p.engine
+	e := pr.cfg.Engine
 	return pr.inTransaction(ctx, []string{from, to}, func(tx *gorm.DB) error {
 		if err := pr.renameChecks(tx, from, to); err != nil {
 			return err
@@ -112,8 +108,8 @@ func (b postgresSchemaBackend) rename(ctx context.Context, from, to string) erro
 // global schema second, so types, domains and extensions installed there
 // resolve.
 func (b postgresSchemaBackend) searchPath(tx *gorm.DB, tenant string) error {
-	p := b.pr.p
-	return tx.Exec(p.engine.SetLocalSearchPath(), p.searchPath(tenant)).Error
+	p := &b.pr.cfg
+	return tx.Exec(p.Engine.SetLocalSearchPath(), p.SearchPath(tenant)).Error
 }
 
 // evictSessions makes sure that, once tx commits, no connection has its

@@ -1,4 +1,4 @@
-package kirayedar
+package provision
 
 import (
 	"context"
@@ -189,7 +189,7 @@ func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant string, job migration) 
 }
 
 func (pr *Provisioner) replayable() bool {
-	return pr.p.schemaPerTenant() && !pr.DisableDDLReplay
+	return !pr.cfg.Prefixed && !*pr.cfg.DisableDDLReplay
 }
 
 // catalogState hashes the catalog of the tenant's tables: every relation in
@@ -198,8 +198,8 @@ func (pr *Provisioner) replayable() bool {
 // it), with their columns, indexes and constraints.
 func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) {
 	var rows []string
-	args := []any{sql.Named("schema", tenant), sql.Named("tables", pr.p.tables.tenantNames())}
-	if err := db.Raw(pr.p.engine.CatalogRows(), args...).Scan(&rows).Error; err != nil {
+	args := []any{sql.Named("schema", tenant), sql.Named("tables", pr.cfg.Models.TenantTables())}
+	if err := db.Raw(pr.cfg.Engine.CatalogRows(), args...).Scan(&rows).Error; err != nil {
 		return "", err
 	}
 	sort.Strings(rows)
@@ -216,7 +216,7 @@ func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) 
 // under key. With fallback, a replay that fails gives way to migrate, whose
 // DDL is then not kept: the tenant was not what the key said.
 func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate func(context.Context, string) func(gorm.ConnPool) error, fallback bool) error {
-	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
+	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.cfg.Engine
 	replayable := pr.replayable()
 	keep := replayable
 	if replayable {
@@ -260,7 +260,7 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate f
 // on search_path no statement resolves a table to the global schema, which
 // stays second for types and extensions installed there.
 func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
-	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.p.engine
+	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.cfg.Engine
 	if e != dialect.Postgres {
 		return d.replay(ctx, pool, e)
 	}

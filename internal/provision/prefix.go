@@ -1,8 +1,9 @@
-package kirayedar
+package provision
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
@@ -23,7 +24,7 @@ import (
 // into freshly created tables.
 type prefixBackend struct{ pr *Provisioner }
 
-func (b prefixBackend) transactional() bool { return b.pr.p.engine != dialect.MySQL }
+func (b prefixBackend) transactional() bool { return b.pr.cfg.Engine != dialect.MySQL }
 
 // do runs fn in a transaction or on a pinned connection, as the engine needs.
 func (b prefixBackend) do(ctx context.Context, tenants []string, fn func(db *gorm.DB) error) error {
@@ -56,12 +57,10 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 			undo:     func(conn *gorm.DB, _ bool) error { return b.dropTables(conn, tenant) },
 		})
 	}
-	fingerprint := pr.p.Fingerprint()
+	fingerprint := pr.cfg.Fingerprint()
 	err := pr.inTransaction(ctx, []string{tenant}, func(tx *gorm.DB) error {
-		if st, err := pr.reg.status(tx, tenant); err != nil {
+		if err := pr.reg.requireAbsent(tx, tenant); err != nil {
 			return err
-		} else if st != "" {
-			return ErrTenantExists
 		}
 		if err := b.absent(tx, tenant); err != nil {
 			return err
@@ -77,10 +76,8 @@ func (b prefixBackend) create(ctx context.Context, tenant string) error {
 func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 	pr := b.pr
 	err := b.do(ctx, []string{tenant}, func(db *gorm.DB) error {
-		if st, err := pr.reg.status(db, tenant); err != nil {
+		if err := pr.reg.requirePresent(db, tenant); err != nil {
 			return err
-		} else if st == "" {
-			return ErrTenantNotFound
 		}
 		if err := b.dropTables(db, tenant); err != nil {
 			return err
@@ -90,7 +87,7 @@ func (b prefixBackend) drop(ctx context.Context, tenant string) error {
 	return pr.settle(ctx, err, tenant, isGone)
 }
 
-func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration) (status MigrateStatus, err error) {
+func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration) (status Status, err error) {
 	err = b.do(ctx, []string{tenant}, func(db *gorm.DB) (err error) {
 		status, err = b.pr.migrateLocked(db, tenant, job, b.enter)
 		return err
@@ -109,7 +106,7 @@ func (b prefixBackend) migrate(ctx context.Context, tenant string, job migration
 // anything.
 func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 	pr := b.pr
-	fingerprint := pr.p.Fingerprint()
+	fingerprint := pr.cfg.Fingerprint()
 	return b.do(ctx, []string{from, to}, func(db *gorm.DB) error {
 		if err := pr.renameChecks(db, from, to); err != nil {
 			return err
@@ -122,7 +119,7 @@ func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 		if err := b.absent(db, to); err != nil {
 			return err
 		}
-		if pr.p.engine == dialect.Postgres {
+		if pr.cfg.Engine == dialect.Postgres {
 			if err := db.Exec("LOCK TABLE " + strings.Join(b.quoted(from), ", ") + " IN EXCLUSIVE MODE").Error; err != nil {
 				return err
 			}
@@ -158,7 +155,7 @@ func (b prefixBackend) rename(ctx context.Context, from, to string) error {
 // It first checks every table, and refuses source columns the new tables
 // lack.
 func (b prefixBackend) copyRows(db *gorm.DB, from, to string) (err error) {
-	e := b.pr.p.engine
+	e := b.pr.cfg.Engine
 	src, dst := b.quoted(from), b.quoted(to)
 	lists := make([]string, len(src))
 	for i := range src {
@@ -236,12 +233,12 @@ func sharedColumns(db *gorm.DB, e dialect.Engine, src, dst string) (shared, miss
 		return nil, nil, err
 	}
 	for _, c := range want {
-		if contains(have, c) {
+		if slices.Contains(have, c) {
 			shared = append(shared, e.QuoteIdent(c))
 		}
 	}
 	for _, c := range have {
-		if !contains(want, c) {
+		if !slices.Contains(want, c) {
 			missing = append(missing, c)
 		}
 	}
@@ -259,14 +256,14 @@ func (b prefixBackend) createIn(db *gorm.DB, tenant string) error {
 // enter runs fn with the global schema current on db (search_path on
 // PostgreSQL, the current database on MySQL), where prefixed tables live.
 func (b prefixBackend) enter(db *gorm.DB, _ string, fn func() error) error {
-	p := b.pr.p
-	switch p.engine {
+	p := &b.pr.cfg
+	switch p.Engine {
 	case dialect.Postgres:
-		if err := db.Exec(p.engine.SetLocalSearchPath(), p.engine.QuoteIdent(p.global)+", pg_temp").Error; err != nil {
+		if err := db.Exec(p.Engine.SetLocalSearchPath(), p.Engine.QuoteIdent(p.Global)+", pg_temp").Error; err != nil {
 			return err
 		}
 	case dialect.MySQL:
-		return useDatabase(db, p.engine, p.global, fn)
+		return useDatabase(db, p.Engine, p.Global, fn)
 	}
 	return fn()
 }
@@ -274,11 +271,11 @@ func (b prefixBackend) enter(db *gorm.DB, _ string, fn func() error) error {
 // physicalTables lists the tenant's tables, each before the tables it
 // references.
 func (b prefixBackend) physicalTables(tenant string) []string {
-	p := b.pr.p
-	order := p.tables.snapshot().dropOrder
+	p := &b.pr.cfg
+	order := p.Models.DropOrder()
 	names := make([]string, len(order))
 	for i, t := range order {
-		names[i] = tenant + p.cfg.PrefixSeparator + t
+		names[i] = tenant + p.PrefixSeparator + t
 	}
 	return names
 }
@@ -286,22 +283,22 @@ func (b prefixBackend) physicalTables(tenant string) []string {
 // quoted lists the tenant's tables as physicalTables does, quoted and
 // qualified for SQL.
 func (b prefixBackend) quoted(tenant string) []string {
-	p := b.pr.p
+	p := &b.pr.cfg
 	names := b.physicalTables(tenant)
 	for i, n := range names {
-		names[i] = p.engine.RegistryName(p.global, n)
+		names[i] = p.Engine.RegistryName(p.Global, n)
 	}
 	return names
 }
 
 func (b prefixBackend) existingTables(db *gorm.DB, tenant string) ([]string, error) {
 	var names []string
-	err := db.Raw(b.pr.p.engine.ExistingTables(), b.pr.p.global, b.physicalTables(tenant)).Scan(&names).Error
+	err := db.Raw(b.pr.cfg.Engine.ExistingTables(), b.pr.cfg.Global, b.physicalTables(tenant)).Scan(&names).Error
 	return names, err
 }
 
 func (b prefixBackend) dropTables(db *gorm.DB, tenant string) error {
-	for _, stmt := range b.pr.p.engine.DropTables(b.pr.p.global, b.physicalTables(tenant)) {
+	for _, stmt := range b.pr.cfg.Engine.DropTables(b.pr.cfg.Global, b.physicalTables(tenant)) {
 		if err := db.Exec(stmt).Error; err != nil {
 			return err
 		}

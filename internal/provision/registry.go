@@ -1,12 +1,10 @@
-package kirayedar
+package provision
 
 import (
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/kirayedar/kirayedar/dialect"
 )
 
 // The registry is one table in the global schema with a row per tenant. A row
@@ -53,13 +51,6 @@ func (r registryRow) migratedTo() string {
 	return fp
 }
 
-func newRegistry(p *Plugin) registry {
-	return registry{
-		table:      p.engine.RegistryName(p.global, p.cfg.RegistryTable),
-		namespaces: p.engine == dialect.Postgres && p.schemaPerTenant(),
-	}
-}
-
 const registryColumns = "r.id, r.status, r.fingerprint, r.created_at, r.migrated_at"
 
 // row returns the tenant's row; ok is false when it has none.
@@ -76,6 +67,25 @@ func (r registry) row(db *gorm.DB, tenant string) (row registryRow, ok bool, err
 func (r registry) status(db *gorm.DB, tenant string) (string, error) {
 	row, _, err := r.row(db, tenant)
 	return row.Status, err
+}
+
+// requireAbsent refuses, with ErrTenantExists, a tenant that has a row,
+// whatever its status.
+func (r registry) requireAbsent(db *gorm.DB, tenant string) error {
+	st, err := r.status(db, tenant)
+	if err == nil && st != "" {
+		err = ErrTenantExists
+	}
+	return err
+}
+
+// requirePresent refuses, with ErrTenantNotFound, a tenant without a row.
+func (r registry) requirePresent(db *gorm.DB, tenant string) error {
+	st, err := r.status(db, tenant)
+	if err == nil && st == "" {
+		err = ErrTenantNotFound
+	}
+	return err
 }
 
 // insert writes a ready row for a tenant migrated to fingerprint.

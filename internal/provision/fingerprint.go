@@ -1,4 +1,4 @@
-package kirayedar
+package provision
 
 import (
 	"crypto/sha256"
@@ -10,8 +10,10 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
-
 	"gorm.io/gorm/schema"
+
+	"github.com/kirayedar/kirayedar/dialect"
+	"github.com/kirayedar/kirayedar/internal/relations"
 )
 
 // A fingerprint names the shape of a tenant's tables as the tenant models
@@ -31,50 +33,34 @@ import (
 // room in the registry's 64-character column for an attempt token.
 const fingerprintLen = 32
 
-type fingerprintFor struct {
-	snap *tableSnapshot
-	sum  string
-}
-
-// Fingerprint returns the fingerprint of the tenant models as they are now
-// (join tables set up with SetupJoinTable included).
-func (p *Plugin) Fingerprint() string {
-	p.tables.refresh()
-	snap := p.tables.snapshot()
-	if c := p.fp.Load(); c != nil && c.snap == snap {
-		return c.sum
-	}
-	sum := p.computeFingerprint()
-	p.fp.Store(&fingerprintFor{snap: snap, sum: sum})
-	return sum
-}
-
-func (p *Plugin) computeFingerprint() string {
+// Fingerprint computes the fingerprint of the tenant models for the
+// *gorm.DB the plugin was initialized on, under a strategy (its name).
+func Fingerprint(db *gorm.DB, engine dialect.Engine, strategy string, models Models) string {
 	h := sha256.New()
 	line := func(parts ...string) {
 		h.Write([]byte(strings.Join(parts, "\x1f")))
 		h.Write([]byte{'\n'})
 	}
-	cfg := p.init.Config
-	line("kirayedar fingerprint v1", string(p.engine), p.strategy.String(),
+	cfg := db.Config
+	line("kirayedar fingerprint v1", string(engine), strategy,
 		fmt.Sprint(cfg.DisableForeignKeyConstraintWhenMigrating, cfg.IgnoreRelationshipsWhenMigrating))
 	// A new GORM or driver may write other DDL for the same models.
-	line(moduleVersions(p.init.Dialector)...)
+	line(moduleVersions(db.Dialector)...)
 
-	migrator := p.init.Migrator()
+	migrator := db.Migrator()
 	var tables []*schema.Schema
 	seen := map[string]bool{}
 	add := func(s *schema.Schema) {
 		if s != nil && !seen[s.Table] {
-			if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
+			if models.IsTenant(s.Table) {
 				seen[s.Table] = true
 				tables = append(tables, s)
 			}
 		}
 	}
-	for _, s := range p.tables.schemas {
+	for _, s := range models.Schemas() {
 		add(s)
-		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+		_ = relations.Walk(&s.Relationships, func(rel *schema.Relationship) error {
 			add(rel.JoinTable)
 			return nil
 		})
@@ -100,7 +86,7 @@ func (p *Plugin) computeFingerprint() string {
 		}
 		var constraints []string
 		seenRel := map[*schema.Relationship]bool{} // embedded relations are listed twice
-		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+		_ = relations.Walk(&s.Relationships, func(rel *schema.Relationship) error {
 			if seenRel[rel] {
 				return nil
 			}
@@ -109,7 +95,7 @@ func (p *Plugin) computeFingerprint() string {
 			if c == nil || c.Schema != s || c.ReferenceSchema == nil {
 				return nil
 			}
-			if kind, _ := p.tables.classify(c.ReferenceSchema.Table); kind != tenantTable {
+			if !models.IsTenant(c.ReferenceSchema.Table) {
 				return nil // relations to global tables are not migrated
 			}
 			var fks, refs []string

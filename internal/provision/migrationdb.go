@@ -1,6 +1,7 @@
-package kirayedar
+package provision
 
 import (
+	"context"
 	"reflect"
 	"strings"
 
@@ -8,6 +9,8 @@ import (
 	"gorm.io/gorm/callbacks"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
+
+	"github.com/kirayedar/kirayedar/internal/relations"
 )
 
 // Tenants are migrated by a separate, short-lived *gorm.DB with a schema
@@ -46,7 +49,7 @@ func (d pooledDialector) Initialize(db *gorm.DB) error {
 type prefixNamer struct {
 	schema.Namer
 	prefix string
-	tables *tableRegistry
+	models Models
 }
 
 func (n prefixNamer) TableName(str string) string { return n.prefixed(n.Namer.TableName(str)) }
@@ -60,20 +63,21 @@ func (n prefixNamer) SchemaName(table string) string {
 }
 
 func (n prefixNamer) prefixed(table string) string {
-	if kind, _ := n.tables.classify(table); kind == tenantTable {
+	if n.models.IsTenant(table) {
 		return n.prefix + table
 	}
 	return table
 }
 
 // migrationDB returns a *gorm.DB on pool that migrates tenant's tables.
-func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
+func (pr *Provisioner) migrationDB(pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
+	app, models := pr.db, pr.cfg.Models
 	prefix := ""
-	if p.strategy == StrategyPrefix {
-		prefix = tenant + p.cfg.PrefixSeparator
+	if pr.cfg.Prefixed {
+		prefix = tenant + pr.cfg.PrefixSeparator
 	}
-	db, err := gorm.Open(pooledDialector{Dialector: app.Dialector, pool: pool, builders: p.next}, &gorm.Config{
-		NamingStrategy:                           prefixNamer{Namer: app.NamingStrategy, prefix: prefix, tables: p.tables},
+	db, err := gorm.Open(pooledDialector{Dialector: app.Dialector, pool: pool, builders: pr.cfg.Builders}, &gorm.Config{
+		NamingStrategy:                           prefixNamer{Namer: app.NamingStrategy, prefix: prefix, models: models},
 		Logger:                                   app.Logger,
 		NowFunc:                                  app.NowFunc,
 		SkipDefaultTransaction:                   true,
@@ -84,7 +88,7 @@ func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range p.tables.schemas {
+	for _, s := range models.Schemas() {
 		for _, rel := range s.Relationships.Many2Many {
 			if jt := rel.JoinTable; jt != nil && jt.ModelType.Name() != "" { // a named model: SetupJoinTable
 				owner, join := reflect.New(s.ModelType).Interface(), reflect.New(jt.ModelType).Interface()
@@ -102,7 +106,7 @@ func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*
 		}
 		seen[s] = true
 		if prefix != "" {
-			if kind, _ := p.tables.classify(s.Table); kind == tenantTable {
+			if models.IsTenant(s.Table) {
 				s.Table = prefix + s.Table // a model with its own TableName
 			}
 			if strings.HasPrefix(s.Table, prefix) {
@@ -111,9 +115,9 @@ func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*
 				}
 			}
 		}
-		_ = walkRelations(&s.Relationships, func(rel *schema.Relationship) error {
+		_ = relations.Walk(&s.Relationships, func(rel *schema.Relationship) error {
 			if rel.JoinTable == nil && rel.FieldSchema != nil {
-				if kind, _ := p.tables.classify(rel.FieldSchema.Table); kind == globalTable {
+				if models.IsGlobal(rel.FieldSchema.Table) {
 					rel.Field.IgnoreMigration = true
 					return nil
 				}
@@ -123,7 +127,7 @@ func (p *Plugin) migrationDB(app *gorm.DB, pool gorm.ConnPool, tenant string) (*
 			return nil
 		})
 	}
-	for _, m := range p.tables.models {
+	for _, m := range models.Models() {
 		stmt := &gorm.Statement{DB: db}
 		if err := stmt.Parse(m); err != nil {
 			return nil, err
@@ -167,4 +171,47 @@ func prefixIndexNames(tag reflect.StructTag, prefix string) reflect.StructTag {
 		return tag // an escaped tag: leave it rather than corrupt it
 	}
 	return reflect.StructTag(strings.Replace(string(tag), old, `gorm:"`+strings.Join(parts, ";")+`"`, 1))
+}
+
+// autoMigrateOn returns a function that runs GORM's AutoMigrate of the tenant
+// models for tenant on a pool (a transaction, a pinned connection, or a
+// recorder wrapping one), set up by the caller so that the tenant's tables
+// resolve.
+func (pr *Provisioner) autoMigrateOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
+	return func(pool gorm.ConnPool) error {
+		mdb, err := pr.migrationDB(pool, tenant)
+		if err != nil {
+			return err
+		}
+		return mdb.WithContext(ctx).AutoMigrate(pr.cfg.Models.Models()...)
+	}
+}
+
+// createTablesOn returns a function that creates the tenant models' tables
+// for tenant on a pool, as autoMigrateOn does, for a tenant that has none:
+// GORM's CreateTable for each model in AutoMigrate's order, which is what
+// AutoMigrate sends into an empty schema, without its catalog queries.
+func (pr *Provisioner) createTablesOn(ctx context.Context, tenant string) func(gorm.ConnPool) error {
+	if *pr.cfg.DisableDDLReplay {
+		return pr.autoMigrateOn(ctx, tenant)
+	}
+	return func(pool gorm.ConnPool) error {
+		mdb, err := pr.migrationDB(pool, tenant)
+		if err != nil {
+			return err
+		}
+		m := mdb.WithContext(ctx).Migrator()
+		reorderer, ok := m.(interface {
+			ReorderModels(values []any, autoAdd bool) []any
+		})
+		if !ok {
+			return mdb.WithContext(ctx).AutoMigrate(pr.cfg.Models.Models()...)
+		}
+		for _, model := range reorderer.ReorderModels(pr.cfg.Models.Models(), true) {
+			if err := m.CreateTable(model); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
