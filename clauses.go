@@ -242,7 +242,7 @@ func (p *Plugin) buildTarget(name string, c clause.Clause, stmt *gorm.Statement,
 
 // buildDelete exists for MySQL under StrategyPrefix: MySQL's single-table
 // DELETE takes no alias, and the statement's conditions name the table by its
-// neutral name. The multi-table form "DELETE `posts` FROM `acme_posts` AS
+// neutral name. The multi-table form "DELETE `posts` FROM `acme__posts` AS
 // `posts`" keeps them valid.
 func (p *Plugin) buildDelete(c clause.Clause, b clause.Builder) {
 	stmt, ok := b.(*gorm.Statement)

@@ -68,7 +68,7 @@ func Example() {
 	// Output:
 	// acme sees: acme's note 1
 	// no tenant: true
-	// SELECT * FROM `globex_notes` AS `notes`
+	// SELECT * FROM `globex__notes` AS `notes`
 }
 
 func ExampleWithTenant() {
@@ -98,7 +98,7 @@ func ExampleTable() {
 	}))
 	// Output:
 	// raw
-	// DELETE FROM `acme_notes`
+	// DELETE FROM `acme__notes`
 }
 
 func ExampleGlobal() {
@@ -131,7 +131,7 @@ func ExampleProvisioner_Create() {
 	// Output:
 	// true
 	// true
-	// kirayedar: create tenant "Not Valid": invalid tenant ID "Not Valid": upper case letters are not allowed (use a-z, 0-9 and _)
+	// kirayedar: create tenant "Not Valid": invalid tenant ID "Not Valid": upper case letters are not allowed (use a-z, 0-9, - and _)
 	// true
 	// [acme globex]
 }
@@ -143,7 +143,7 @@ func ExampleValidateTenantID() {
 	// Output:
 	// acme <nil>
 	// pg_catalog invalid tenant ID "pg_catalog": "pg_catalog" is reserved by postgres
-	// acme;drop invalid tenant ID "acme;drop": character ';' at byte 4 is not allowed (use a-z, 0-9 and _)
+	// acme;drop invalid tenant ID "acme;drop": character ';' at position 5 is not allowed (use a-z, 0-9, - and _)
 }
 
 // Lifecycle operations report one telemetry.Event each, success or failure,

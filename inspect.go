@@ -239,7 +239,7 @@ func (in *inspector) value(v any) {
 		if v.Name != clause.CurrentTable {
 			qualifier, table := splitQualified(v.Name)
 			if in.sc == nil || !in.sc.global {
-				in.err = tableCheck{p: in.p, sc: in.sc}.table(qualifier, table)
+				_, in.err = tableCheck{p: in.p, sc: in.sc, scoped: in.p.sessionScoped(in.sc)}.table(&sqlscan.Ref{Qualifier: qualifier, Name: table})
 			}
 		}
 	case clause.Expression:

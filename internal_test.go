@@ -3,6 +3,8 @@ package kirayedar
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"gorm.io/gorm"
@@ -86,11 +88,11 @@ func TestCheckRaw(t *testing.T) {
 		{schema, acme, "FROM public.comments", ErrCrossTenant},
 		{schema, nil, "FROM acme.comments", ErrNoTenant},
 		{schema, &scope{global: true}, "FROM comments", nil},
-		{prefix, acme, "FROM acme_comments", nil},
-		{prefix, acme, "FROM globex_comments", ErrCrossTenant},
-		{prefix, acme, "FROM globex_unknown", nil},
-		{prefix, nil, "FROM acme_blog_posts", ErrNoTenant},
-		{prefix, acme, "FROM main.globex_posts", ErrCrossTenant},
+		{prefix, acme, "FROM acme__comments", nil},
+		{prefix, acme, "FROM globex__comments", ErrCrossTenant},
+		{prefix, acme, "FROM globex__unknown", nil},
+		{prefix, nil, "FROM acme_blog__posts", ErrNoTenant},
+		{prefix, acme, "FROM main.globex__posts", ErrCrossTenant},
 		{prefix, acme, "FROM main.posts", ErrCrossTenant},
 		{prefix, acme, "FROM [comments]", ErrUnroutable},
 		{prefix, acme, "FROM `COMMENTS`", ErrUnroutable},
@@ -149,15 +151,35 @@ func TestCheckRaw(t *testing.T) {
 		{schema, acme, "ON CONFLICT (id) DO UPDATE SET views = posts.views + 1", nil},
 		{schema, acme, "timestamp WITH TIME ZONE", nil},
 	}
+	// A tenant table found by its neutral name is rewritten when the
+	// statement is sent: the fragment passes under a tenant and is refused
+	// without one. Statements the reader does not
+	// follow (DDL) are not rewritten and stay refused.
+	notFollowed := func(sql string) bool {
+		word, _, _ := strings.Cut(strings.ToUpper(sql), " ")
+		return slices.Contains([]string{"CREATE", "ALTER", "DROP", "TRUNCATE", "COPY", "LOCK"}, word)
+	}
 	for _, tc := range cases {
+		if tc.want == ErrUnroutable && tc.sc == acme && !notFollowed(tc.sql) {
+			if err := tc.p.checkRaw(acme, tc.sql, sqlscan.Fragment); err != nil {
+				t.Errorf("%s checkRaw(%q) under a tenant = %v, want nil (rewritten when sent)", tc.p.engine, tc.sql, err)
+			}
+			if err := tc.p.checkRaw(nil, tc.sql, sqlscan.Fragment); !errors.Is(err, ErrUnroutable) {
+				t.Errorf("%s checkRaw(%q) without a tenant = %v, want ErrUnroutable", tc.p.engine, tc.sql, err)
+			}
+			continue
+		}
 		err := tc.p.checkRaw(tc.sc, tc.sql, sqlscan.Fragment)
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("%s checkRaw(%q) = %v, want %v", tc.p.strategy, tc.sql, err, tc.want)
 		}
 	}
 	for _, fragment := range []string{"comments c", ", comments", "ONLY comments", "LEFT JOIN comments ON true"} {
-		if err := schema.checkRaw(acme, fragment, sqlscan.TableList); !errors.Is(err, ErrUnroutable) {
-			t.Errorf("the table expression or join %q: %v, want ErrUnroutable", fragment, err)
+		if err := schema.checkRaw(nil, fragment, sqlscan.TableList); !errors.Is(err, ErrUnroutable) {
+			t.Errorf("the table expression or join %q without a tenant: %v, want ErrUnroutable", fragment, err)
+		}
+		if err := prefix.checkRaw(nil, fragment, sqlscan.TableList); !errors.Is(err, ErrUnroutable) {
+			t.Errorf("the table expression or join %q under StrategyPrefix without a tenant: %v, want ErrUnroutable", fragment, err)
 		}
 	}
 }
@@ -166,19 +188,22 @@ func TestResolvePrefixedNamesAreUnambiguous(t *testing.T) {
 	p := testPlugin(dialect.Postgres, StrategyPrefix)
 	acme := &scope{tenant: "acme"}
 	phys, err := p.resolve(acme, "", "blog_posts")
-	if err != nil || phys.name != "acme_blog_posts" || phys.aliased != `"acme_blog_posts" AS "blog_posts"` {
+	if err != nil || phys.name != "acme__blog_posts" || phys.aliased != `"acme__blog_posts" AS "blog_posts"` {
 		t.Fatalf("resolve(blog_posts) = %+v, %v", phys, err)
 	}
-	// "acme_blog_posts" named directly is acme's own table, never tenant
-	// "acme_blog"'s: tenant IDs cannot contain the separator.
-	if _, err := p.resolve(acme, "", "acme_blog_posts"); err != nil {
+	// "acme__blog_posts" named directly is acme's own table, never tenant
+	// "acme__blog"'s: tenant IDs cannot contain the separator.
+	if _, err := p.resolve(acme, "", "acme__blog_posts"); err != nil {
 		t.Errorf("acme's own physical table refused: %v", err)
 	}
-	if _, err := p.resolve(&scope{tenant: "globex"}, "", "acme_blog_posts"); !errors.Is(err, ErrCrossTenant) {
+	if _, err := p.resolve(&scope{tenant: "globex"}, "", "acme__blog_posts"); !errors.Is(err, ErrCrossTenant) {
 		t.Errorf("another tenant's physical table: %v, want ErrCrossTenant", err)
 	}
-	if _, err := p.resolve(&scope{tenant: "acme_blog"}, "", "posts"); !errors.Is(err, ErrInvalidTenantID) {
+	if _, err := p.resolve(&scope{tenant: "acme__blog"}, "", "posts"); !errors.Is(err, ErrInvalidTenantID) {
 		t.Errorf("a tenant ID containing the separator: %v, want ErrInvalidTenantID", err)
+	}
+	if phys, err := p.resolve(&scope{tenant: "acme_blog"}, "", "posts"); err != nil || phys.name != "acme_blog__posts" {
+		t.Errorf("a tenant ID with one underscore: %+v, %v, want acme_blog__posts", phys, err)
 	}
 }
 
@@ -221,7 +246,7 @@ func FuzzCheckRaw(f *testing.F) {
 		for _, p := range plugins {
 			err := p.checkRaw(acme, sql, sqlscan.Fragment)
 			_ = p.checkRaw(nil, sql, sqlscan.TableList)
-			_ = p.checkRawScoped(acme, nil, sql, false)
+			_, _ = p.checkRawScoped(acme, nil, sql, false)
 			if err != nil {
 				if again := p.checkRaw(acme, "/* c */ "+sql, sqlscan.Fragment); again == nil {
 					t.Errorf("%s: %q is refused (%v) but not after a leading comment", p.engine, sql, err)
@@ -239,8 +264,66 @@ func BenchmarkCheckSent(b *testing.B) {
 	sql := `SELECT "posts"."id","posts"."title","Company"."id" AS "Company__id" FROM "acme"."posts" LEFT JOIN "acme"."comments" "Company" ON "posts"."company_id" = "Company"."id" WHERE "posts"."id" = $1 AND "posts"."deleted_at" IS NULL ORDER BY "posts"."id" LIMIT $2`
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := p.checkSent(stmt, nil, sql, true); err != nil {
+		if _, err := p.checkSent(stmt, nil, sql, true); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestCheckSentRewrites: under StrategySchema a statement naming tenant
+// tables by their neutral names is sent with the tenant's tables in their
+// place, and nothing else of its text changes.
+func TestCheckSentRewrites(t *testing.T) {
+	pg := testPlugin(dialect.Postgres, StrategySchema)
+	my := testPlugin(dialect.MySQL, StrategySchema)
+	pgPrefix := testPlugin(dialect.Postgres, StrategyPrefix)
+	myPrefix := testPlugin(dialect.MySQL, StrategyPrefix)
+	lite := testPlugin(dialect.SQLite, StrategyPrefix)
+	acme := &gorm.Statement{Context: NewContext(context.Background(), "acme")}
+	cases := []struct {
+		p         *Plugin
+		sql, want string
+	}{
+		{pg, "SELECT * FROM comments", `SELECT * FROM "acme"."comments"`},
+		{pg, `SELECT c.body FROM comments c JOIN posts ON posts.id = c.post_id WHERE c.id IN (SELECT id FROM "comments") AND c.body <> 'FROM posts'`,
+			`SELECT c.body FROM "acme"."comments" c JOIN "acme"."posts" ON posts.id = c.post_id WHERE c.id IN (SELECT id FROM "acme"."comments") AND c.body <> 'FROM posts'`},
+		{pg, "WITH recent AS (SELECT * FROM posts) SELECT * FROM recent JOIN plans ON true", `WITH recent AS (SELECT * FROM "acme"."posts") SELECT * FROM recent JOIN plans ON true`},
+		{pg, "UPDATE posts SET views = views + 1 WHERE id = $1", `UPDATE "acme"."posts" SET views = views + 1 WHERE id = $1`},
+		{pg, "DELETE FROM comments WHERE post_id IN (SELECT id FROM posts)", `DELETE FROM "acme"."comments" WHERE post_id IN (SELECT id FROM "acme"."posts")`},
+		{pg, `SELECT * FROM "acme"."posts"`, `SELECT * FROM "acme"."posts"`},
+		{my, "UPDATE posts p JOIN comments ON comments.post_id = p.id SET p.views = 1", "UPDATE `acme`.`posts` p JOIN `acme`.`comments` ON comments.post_id = p.id SET p.views = 1"},
+		{my, "INSERT INTO comments (body) SELECT title FROM posts", "INSERT INTO `acme`.`comments` (body) SELECT title FROM `acme`.`posts`"},
+		// Under StrategyPrefix the name changes: items keep the neutral
+		// name as an alias, unless they have one; INSERT targets and
+		// MySQL's DELETE targets take none.
+		{lite, "SELECT * FROM comments", "SELECT * FROM `acme__comments` AS `comments`"},
+		{pgPrefix, "SELECT c.body FROM comments c JOIN posts ON posts.id = c.post_id", `SELECT c.body FROM "acme__comments" c JOIN "acme__posts" AS "posts" ON posts.id = c.post_id`},
+		{pgPrefix, "UPDATE posts SET views = posts.views + 1", `UPDATE "acme__posts" AS "posts" SET views = posts.views + 1`},
+		{pgPrefix, "INSERT INTO comments (body) SELECT title FROM posts", `INSERT INTO "acme__comments" (body) SELECT title FROM "acme__posts" AS "posts"`},
+		{myPrefix, "DELETE FROM comments WHERE post_id IN (SELECT id FROM posts)", "DELETE FROM `acme__comments` WHERE post_id IN (SELECT id FROM `acme__posts` AS `posts`)"},
+		{lite, "DELETE FROM comments WHERE comments.id = 1", "DELETE FROM `acme__comments` AS `comments` WHERE comments.id = 1"},
+	}
+	for _, tc := range cases {
+		got, err := tc.p.checkSent(acme, nil, tc.sql, true)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: checkSent(%q) =\n\t%q, %v\nwant\n\t%q", tc.p.engine, tc.sql, got, err, tc.want)
+		}
+	}
+	// Without a tenant, and in DDL, the name is not rewritten: the
+	// statement is refused.
+	refused := []struct {
+		p    *Plugin
+		stmt *gorm.Statement
+		sql  string
+	}{
+		{pg, &gorm.Statement{Context: context.Background()}, "SELECT * FROM comments"},
+		{lite, &gorm.Statement{Context: context.Background()}, "SELECT * FROM comments"},
+		{pg, acme, "TRUNCATE comments"},
+		{pg, acme, "CREATE INDEX i ON comments (body)"},
+	}
+	for _, tc := range refused {
+		if got, err := tc.p.checkSent(tc.stmt, nil, tc.sql, true); !errors.Is(err, ErrUnroutable) {
+			t.Errorf("%s/%s: checkSent(%q) = %q, %v, want ErrUnroutable", tc.p.engine, tc.p.strategy, tc.sql, got, err)
 		}
 	}
 }

@@ -15,11 +15,11 @@
 //
 // A statement on a tenant table whose context carries no tenant fails with
 // ErrNoTenant before any SQL is sent; GlobalContext and the Global scope opt
-// out on purpose. Raw SQL (Raw, Exec) is not rewritten: name tenant tables in
-// it with Table. Raw SQL that names a tenant table directly is refused with
-// ErrUnroutable, since it would resolve to the global copy; under
-// StrategySession, where the connection itself follows the tenant, raw SQL
-// under a tenant may name tenant tables directly.
+// out on purpose. Hand-written SQL under a tenant (Raw, Exec, join strings,
+// subselects in conditions) that names tenant tables by their neutral names
+// is rewritten to the tenant's tables as it is sent (resolved by the
+// connection under StrategySession); without a tenant it is refused with
+// ErrUnroutable, since it would resolve to the global copy.
 package kirayedar
 
 import (
@@ -50,7 +50,7 @@ const (
 	// PgBouncer in transaction mode.
 	StrategySchema
 	// StrategyPrefix keeps every tenant's tables in the global schema, named
-	// with the tenant ID as a prefix ("acme_posts"). Works on every engine.
+	// with the tenant ID as a prefix ("acme__posts"). Works on every engine.
 	StrategyPrefix
 	// StrategySession keeps StrategySchema's schemas and databases and
 	// also makes the connection's own name resolution follow the tenant
@@ -110,7 +110,10 @@ type Config struct {
 	// to OpenTelemetry's global providers and logs nothing.
 	Telemetry telemetry.Options
 	// PrefixSeparator joins tenant and table under StrategyPrefix: one or
-	// more underscores, default "_". Tenant IDs may not contain it.
+	// more underscores, default "__" (two), so that IDs may contain a
+	// single underscore ("acme_corp" → "acme_corp__posts") and tables of
+	// the application's own such as "deleted_users" are not taken for a
+	// tenant's. Tenant IDs may not contain it nor end with an underscore.
 	PrefixSeparator string
 }
 
@@ -153,7 +156,7 @@ func New(cfg Config) *Plugin {
 		cfg.RegistryTable = "kirayedar_tenants"
 	}
 	if cfg.PrefixSeparator == "" {
-		cfg.PrefixSeparator = "_"
+		cfg.PrefixSeparator = "__"
 	}
 	return &Plugin{cfg: cfg}
 }

@@ -7,18 +7,19 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// Table names a tenant table inside raw SQL, for the tenant in ctx:
+// Table names a tenant table inside raw SQL explicitly, for the tenant in
+// ctx, which may differ from the statement's own context:
 //
 //	db.Raw("SELECT * FROM ? WHERE id = ?", kirayedar.Table(ctx, "posts"), id)
 //	db.Exec("UPDATE ? SET views = views + 1", kirayedar.Table(ctx, "posts"))
 //
-// It writes "acme"."posts" under StrategySchema and "acme_posts" under
+// It writes "acme"."posts" under StrategySchema and "acme__posts" under
 // StrategyPrefix; under StrategyPrefix, qualify columns with an alias of your
 // own ("FROM ? p WHERE p.id = ?"), since the table's name changed. Without a
 // tenant in ctx the statement fails with ErrNoTenant, under GlobalContext it
 // writes the unqualified table, and a table that is not a tenant table is
-// written as given. Raw SQL is otherwise not scoped: a table named in it
-// directly resolves to the global copy.
+// written as given. A tenant table named in raw SQL by its neutral name is
+// rewritten for the statement's own tenant as it is sent.
 func Table(ctx context.Context, name string) TableRef {
 	return TableRef{ctx: ctx, Name: name}
 }
@@ -127,26 +128,26 @@ func scopeKeyOf(sc *scope) (tenant string, global bool) {
 // migrator, another plugin. A tenant table it names directly, or another
 // tenant's physical table, is refused; so is SQL carrying the marker of a
 // refusal whose error GORM dropped.
-func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string, raw bool) error {
+func (p *Plugin) checkSent(stmt *gorm.Statement, pool gorm.ConnPool, sql string, raw bool) (string, error) {
 	if err := refusalIn(sql); err != nil {
-		return err
+		return "", err
 	}
 	sc := scopeOf(stmt.Context)
 	// Under StrategySession the connection resolves unqualified names in
 	// the statement's tenant.
-	scoped := p.strategy == StrategySession && sc != nil && sc.tenant != "" && sc.err == nil
+	scoped := p.sessionScoped(sc)
 	if bound, ok := p.boundTo(pool); ok {
 		inTx, err := p.checkBound(sc, bound, sql)
 		if err != nil {
-			return err
+			return "", err
 		}
 		scoped = scoped || inTx
 	}
 	if sc != nil && sc.global {
-		return nil
+		return sql, nil
 	}
 	if p.cfg.StrictRawSQL && (sc == nil || sc.tenant == "") && (raw || !p.onGlobalModel(stmt)) {
-		return &StatementError{Err: ErrNoTenant,
+		return "", &StatementError{Err: ErrNoTenant,
 			Detail: "Config.StrictRawSQL: SQL that is not a statement on a global model needs a tenant (NewContext) or GlobalContext"}
 	}
 	return p.checkRawScoped(sc, marksOf(stmt), sql, scoped)

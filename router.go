@@ -131,7 +131,7 @@ func (p *Plugin) resolve(sc *scope, qualifier, table string) (*physical, error) 
 }
 
 // checkPrefixed refuses a statement that names some tenant's physical table
-// ("globex_posts") directly, unless it runs for that tenant or globally. The
+// ("globex__posts") directly, unless it runs for that tenant or globally. The
 // prefix separator cannot occur in tenant IDs, so the split is unambiguous.
 func (p *Plugin) checkPrefixed(sc *scope, table string) error {
 	sep := p.cfg.PrefixSeparator

@@ -170,9 +170,10 @@ func Global() func(*gorm.DB) *gorm.DB {
 }
 
 // ValidateTenantID reports whether tenant may name a tenant on every engine
-// Kirayedar supports: lower case a-z, 0-9 and _, at most 63 bytes, and not a
-// name an engine reserves (public, information_schema, pg_*, mysql, sys,
-// performance_schema, main, temp, sqlite_*). The error wraps
+// Kirayedar supports: lower case a-z, 0-9, _ and - (a hyphen neither first
+// nor last), at most 63 bytes, and not a name an engine reserves (public,
+// information_schema, pg_*, mysql, sys, performance_schema, main, temp,
+// sqlite_*). The error wraps
 // ErrInvalidTenantID and says why. Plugin.ValidateTenantID adds the rules of
 // one deployment (its global schema, configured names, prefix lengths).
 func ValidateTenantID(tenant string) error {

@@ -22,15 +22,18 @@ type guardedPool struct {
 	raw bool
 }
 
-// check checks query before it is sent, and puts the statement's tenant on
-// the span another instrumentation made for it: by now its before hook has
-// run, whatever the order the plugins were registered in.
-func (g *guardedPool) check(query string) error {
-	if err := g.p.checkSent(g.stmt, g.ConnPool, query, g.raw); err != nil {
-		return err
+// check checks query before it is sent and returns it as it is to be sent
+// (rewritten, under StrategySchema, where it names tenant tables by their
+// neutral names), and puts the statement's tenant on the span another
+// instrumentation made for it: by now its before hook has run, whatever the
+// order the plugins were registered in.
+func (g *guardedPool) check(query string) (string, error) {
+	query, err := g.p.checkSent(g.stmt, g.ConnPool, query, g.raw)
+	if err != nil {
+		return "", err
 	}
 	g.p.annotateSpan(g.stmt)
-	return nil
+	return query, nil
 }
 
 // guardedTx is guardedPool over a transaction, so code that asks the pool
@@ -43,28 +46,32 @@ func (g *guardedTx) Commit() error   { return g.ConnPool.(gorm.TxCommitter).Comm
 func (g *guardedTx) Rollback() error { return g.ConnPool.(gorm.TxCommitter).Rollback() }
 
 func (g *guardedPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	if err := g.check(query); err != nil {
+	query, err := g.check(query)
+	if err != nil {
 		return nil, err
 	}
 	return g.ConnPool.PrepareContext(ctx, query)
 }
 
 func (g *guardedPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	if err := g.check(query); err != nil {
+	query, err := g.check(query)
+	if err != nil {
 		return nil, err
 	}
 	return g.ConnPool.ExecContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	if err := g.check(query); err != nil {
+	query, err := g.check(query)
+	if err != nil {
 		return nil, err
 	}
 	return g.ConnPool.QueryContext(ctx, query, args...)
 }
 
 func (g *guardedPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	if err := g.check(query); err != nil {
+	query, err := g.check(query)
+	if err != nil {
 		_ = g.stmt.AddError(err)
 		// A *sql.Row cannot be made with an error of one's own; one asked for
 		// on a cancelled context carries an error and reaches no connection.

@@ -133,8 +133,8 @@ func (r *tableRegistry) longestTenantTable() int {
 }
 
 // prefixCollisions returns the tenant IDs whose prefixed table names would
-// equal the name of a table the registry knows ("plan" + "_" + "features" =
-// "plan_features"), so validation can refuse them.
+// equal the name of a table the registry knows ("plan" + "__" + "features" =
+// "plan__features"), so validation can refuse them.
 func (r *tableRegistry) prefixCollisions(sep string) []string {
 	var ids []string
 	kinds := r.snapshot().kind

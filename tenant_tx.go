@@ -149,7 +149,8 @@ func (p *Plugin) checkBound(sc *scope, bound boundTenant, sql string) (scoped bo
 	}
 	if sc != nil && sc.global {
 		// Checked as if it had no tenant: unqualified tenant tables refused.
-		return false, p.checkRawScoped(nil, nil, sql, false)
+		_, err := p.checkRawScoped(nil, nil, sql, false)
+		return false, err
 	}
 	return sc != nil, nil // without a tenant, the usual refusals stand
 }

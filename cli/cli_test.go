@@ -45,6 +45,14 @@ func TestRoundTrip(t *testing.T) {
 	if r.stderr != "" {
 		t.Errorf("a successful run printed on stderr: %q", r.stderr)
 	}
+
+	// Hyphenated slugs and IDs with one underscore, as people name tenants.
+	r = mustRun(t, f.open, cli.ExitOK, "create", "acme-corp", "acme_corp")
+	wantLines(t, r.stdout, "acme-corp: created", "acme_corp: created")
+	r = mustRun(t, f.open, cli.ExitOK, "rename", "acme-corp", "acme-inc")
+	wantLines(t, r.stdout, "acme-corp -> acme-inc: renamed")
+	r = mustRun(t, f.open, cli.ExitOK, "drop", "--yes", "acme-inc", "acme_corp")
+	wantLines(t, r.stdout, "acme-inc: dropped", "acme_corp: dropped")
 }
 
 // drop without --yes is refused before the database is opened.

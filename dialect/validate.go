@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalidTenantID is wrapped by every error that rejects a tenant ID.
@@ -66,15 +67,29 @@ func invalidReason(id string, r Rules) string {
 	if id == "" {
 		return "it is empty"
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
+	// The hint names only what this deployment accepts: a prefix separator
+	// of one underscore takes "_" out of IDs.
+	allowed := "a-z, 0-9, - and _"
+	if r.PrefixSeparator == "_" {
+		allowed = "a-z, 0-9 and -"
+	}
+	position := 0
+	for _, c := range id {
+		position++
 		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_':
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '-':
 		case c >= 'A' && c <= 'Z':
-			return "upper case letters are not allowed (use a-z, 0-9 and _)"
+			return "upper case letters are not allowed (use " + allowed + ")"
+		case c == utf8.RuneError:
+			return fmt.Sprintf("it is not valid UTF-8 at character %d (use %s)", position, allowed)
 		default:
-			return fmt.Sprintf("character %q at byte %d is not allowed (use a-z, 0-9 and _)", rune(c), i)
+			return fmt.Sprintf("character %q at position %d is not allowed (use %s)", c, position, allowed)
 		}
+	}
+	// Hyphens let a subdomain be the ID ("acme-corp"); at either end they
+	// would make hosts and names that read badly, and are refused.
+	if id[0] == '-' || id[len(id)-1] == '-' {
+		return "it starts or ends with a hyphen"
 	}
 	// Reserved names are refused on every engine, so a tenant ID stays
 	// portable and no one's "public" or "mysql" ever becomes a tenant.

@@ -69,7 +69,7 @@ func newTestResolver(t testing.TB, reg *registry, edit func(*Config)) *Resolver 
 }
 
 func newRegistry() *registry {
-	return &registry{tenants: map[string]bool{"acme": true, "globex": true, "t_42": true, "www2": true}}
+	return &registry{tenants: map[string]bool{"acme": true, "globex": true, "t_42": true, "www2": true, "acme-corp": true}}
 }
 
 func TestResolveHost(t *testing.T) {
@@ -91,6 +91,7 @@ func TestResolveHost(t *testing.T) {
 		{"globex.example.com", tenant("globex"), nil},
 		{"t_42.example.com", tenant("t_42"), nil},
 		{"www2.example.com", tenant("www2"), nil},
+		{"acme-corp.example.com", tenant("acme-corp"), nil},
 		// the admin hosts and the bare primary domain
 		{"admin.example.com", admin, nil},
 		{"ADMIN.example.com:9000", admin, nil},
@@ -107,15 +108,17 @@ func TestResolveHost(t *testing.T) {
 		{"a.acme.example.com", Decision{}, ErrUnknownHost},
 		{"www.acme.example.com", Decision{}, ErrUnknownHost},
 		// invalid labels
-		{"ac-me.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
+		{"-acme.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
+		{"acme-.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
 		{"pg_catalog.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
 		{"public.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
 		{"information_schema.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
 		{"a12345678901234567890123456789012345678901234567890123456789012345.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
-		{"xn--80ak6aa92e.example.com", Decision{}, kirayedar.ErrInvalidTenantID},
+		{"xn--80ak6aa92e.example.com", Decision{}, ErrUnknownTenant}, // a valid ID, never created
 		// unknown tenants
 		{"initech.example.com", Decision{}, ErrUnknownTenant},
 		{"acme2.example.com", Decision{}, ErrUnknownTenant},
+		{"ac-me.example.com", Decision{}, ErrUnknownTenant},
 		// custom domains
 		{"shop.acme.com", tenant("acme"), nil},
 		{"SHOP.ACME.COM.:8443", tenant("acme"), nil},
@@ -276,7 +279,7 @@ func TestMiddleware(t *testing.T) {
 		{"nobody.example.com", "/healthz", 200, map[string]any{"kind": "skipped", "tenant": "", "global": true}},
 		{"nobody.example.com", "/", 404, map[string]any{"error": "unknown_tenant"}},
 		{"elsewhere.org", "/", 404, map[string]any{"error": "unknown_host"}},
-		{"bad-id.example.com", "/", 400, map[string]any{"error": "invalid_tenant"}},
+		{"pg_x.example.com", "/", 400, map[string]any{"error": "invalid_tenant"}},
 		{"broken.io", "/", 503, map[string]any{"error": "lookup_failed"}},
 	} {
 		req := httptest.NewRequest("GET", "http://"+tc.host+tc.path, nil)

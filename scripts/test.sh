@@ -322,12 +322,12 @@ drop_stale_test_databases() {
 	fi
 	local name
 	if [[ $manage_pg == 1 ]]; then
-		for name in $(pg_sql postgres "SELECT datname FROM pg_database WHERE datname ~ '^kt[a-z0-9]{6}(schema|prefix)(pgb)?(b[0-9]+)?\$'"); do
+		for name in $(pg_sql postgres "SELECT datname FROM pg_database WHERE datname ~ '^kt[a-z0-9]{6}(schema|prefix|session)(pgb)?(ps)?(b[0-9]+)?\$'"); do
 			pg_sql postgres "DROP DATABASE IF EXISTS $name WITH (FORCE)" >/dev/null || true
 		done
 	fi
 	if [[ $manage_my == 1 ]]; then
-		for name in $(my_sql "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME REGEXP '^(kt[a-z0-9]{6}(schema|prefix)(b[0-9]+)?|t[a-z0-9]{6}n[0-9]+)\$'"); do
+		for name in $(my_sql "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME REGEXP '^(kt[a-z0-9]{6}(schema|prefix|session)(ps)?(b[0-9]+)?|t[a-z0-9]{6}n[0-9]+([-_][a-z0-9_-]+)?)\$'"); do
 			my_sql "DROP DATABASE IF EXISTS \`$name\`" >/dev/null || true
 		done
 	fi
@@ -341,8 +341,8 @@ unformatted=$(gofmt -l .)
 log "go vet ./..."
 go vet ./... || die "go vet failed"
 
-log "go test -race -count=1 ./... $*"
-go test -race -count=1 ./... "$@" || die "go test failed"
+log "go test -race -count=1 -timeout 40m ./... $*"
+go test -race -count=1 -timeout 40m ./... "$@" || die "go test failed"
 
 if [[ $# -eq 0 ]]; then
 	log "examples/gin-app (its own module): go vet, go test -race"

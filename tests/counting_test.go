@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"strings"
 	"sync/atomic"
 )
@@ -22,6 +23,8 @@ type counters struct {
 	statements atomic.Int64
 	begins     atomic.Int64
 	switches   atomic.Int64
+	prepares   atomic.Int64
+	last       atomic.Pointer[string] // the text of the last statement sent
 }
 
 // count counts query, sent to the server.
@@ -31,6 +34,7 @@ func (c *counters) count(query string) {
 		return
 	}
 	c.statements.Add(1)
+	c.last.Store(&query)
 }
 
 func (c countingConnector) Connect(ctx context.Context) (driver.Conn, error) {
@@ -55,12 +59,53 @@ type countingConn struct {
 	sent *counters
 }
 
+// PrepareContext counts the prepare, which sends the text without running
+// it, and returns a statement that counts each execution as a statement
+// sent: gorm.Config.PrepareStmt's, or database/sql's own when the driver
+// skips a direct Exec.
 func (c *countingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	c.sent.statements.Add(1)
+	c.sent.prepares.Add(1)
+	var stmt driver.Stmt
+	var err error
 	if p, ok := c.Conn.(driver.ConnPrepareContext); ok {
-		return p.PrepareContext(ctx, query)
+		stmt, err = p.PrepareContext(ctx, query)
+	} else {
+		stmt, err = c.Conn.Prepare(query)
 	}
-	return c.Conn.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	return &countingStmt{Stmt: stmt, query: query, sent: c.sent}, nil
+}
+
+// countingStmt counts the executions of a prepared statement.
+type countingStmt struct {
+	driver.Stmt
+	query string
+	sent  *counters
+}
+
+func (s *countingStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.sent.count(s.query)
+	if e, ok := s.Stmt.(driver.StmtExecContext); ok {
+		return e.ExecContext(ctx, args)
+	}
+	return nil, errors.New("the driver's statement has no ExecContext")
+}
+
+func (s *countingStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.sent.count(s.query)
+	if q, ok := s.Stmt.(driver.StmtQueryContext); ok {
+		return q.QueryContext(ctx, args)
+	}
+	return nil, errors.New("the driver's statement has no QueryContext")
+}
+
+func (s *countingStmt) CheckNamedValue(v *driver.NamedValue) error {
+	if n, ok := s.Stmt.(driver.NamedValueChecker); ok {
+		return n.CheckNamedValue(v)
+	}
+	return driver.ErrSkip
 }
 
 func (c *countingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {

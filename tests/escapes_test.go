@@ -26,11 +26,11 @@ func TestEscapesAreClosed(t *testing.T) {
 		plain, err := gorm.Open(e.db.Dialector, &gorm.Config{Logger: logger.Discard}) // no plugin
 		must(t, err)
 		physicalB := e.table(b, "posts") // quoted, as raw SQL would name it
-		physicalBName := b + "_posts"
+		physicalBName := b + prefixSeparator + "posts"
 		if e.tg.schemaPerTenant() {
 			physicalBName = b + " . posts"
 		} else if e.tg.engine != "sqlite" {
-			physicalBName = e.global + "." + b + "_posts"
+			physicalBName = e.global + "." + b + prefixSeparator + "posts"
 		}
 
 		cases := []struct {
@@ -122,10 +122,11 @@ func TestEscapesAreClosed(t *testing.T) {
 		before := e.snapshot(t, b)
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
-				if e.tg.strategy == kirayedar.StrategySession && len(tc.want) == 1 && tc.want[0] == kirayedar.ErrUnroutable {
-					// Not an escape here: the connection resolves the
-					// unqualified table in tenant a. Whatever it does,
-					// b and the global copies stay as they were.
+				if len(tc.want) == 1 && tc.want[0] == kirayedar.ErrUnroutable {
+					// Not an escape: the unqualified table is rewritten
+					// to, or resolved by the connection in, tenant a (or,
+					// without a tenant, refused). Whatever it does, b and
+					// the global copies stay as they were.
 					_ = tc.run()
 					return
 				}
@@ -205,12 +206,21 @@ func TestLegitimateStatementsPass(t *testing.T) {
 	})
 }
 
-// ArchivedPost's table, archived_posts, looks like tenant "archived"'s posts
-// under the prefix strategy. Listed as a global model it is one.
-type ArchivedPost struct {
+// DeletedPost's table, deleted_posts, is an ordinary name: under the
+// default separator "__" it is nobody's prefixed table.
+type DeletedPost struct {
 	ID    uint
 	Title string `gorm:"size:50"`
 }
+
+// LookalikePost's table, archived__posts, looks like tenant "archived"'s
+// posts under the prefix strategy. Listed as a global model it is one.
+type LookalikePost struct {
+	ID    uint
+	Title string `gorm:"size:50"`
+}
+
+func (LookalikePost) TableName() string { return "archived" + prefixSeparator + "posts" }
 
 func TestPrefixLookalikeTablesNeedListing(t *testing.T) {
 	for _, tg := range targets {
@@ -219,18 +229,44 @@ func TestPrefixLookalikeTablesNeedListing(t *testing.T) {
 		}
 		t.Run(tg.String(), func(t *testing.T) {
 			unlisted := newEnv(t, tg, nil)
-			must(t, unlisted.admin().AutoMigrate(&ArchivedPost{}))
+			must(t, unlisted.admin().AutoMigrate(&LookalikePost{}))
 			a := unlisted.newTenant(t)
-			err := unlisted.db.WithContext(ctxFor(a)).Find(&[]ArchivedPost{}).Error
+			err := unlisted.db.WithContext(ctxFor(a)).Find(&[]LookalikePost{}).Error
 			if !errors.Is(err, kirayedar.ErrCrossTenant) || !strings.Contains(err.Error(), "GlobalModels") {
 				t.Errorf("an unlisted look-alike table: %v, want ErrCrossTenant saying to list it", err)
 			}
-			listed := newEnv(t, tg, func(c *kirayedar.Config) { c.GlobalModels = append(c.GlobalModels, &ArchivedPost{}) })
-			must(t, listed.db.WithContext(ctxFor(a)).Create(&ArchivedPost{Title: "x"}).Error)
-			must(t, listed.db.Find(&[]ArchivedPost{}).Error)
+			listed := newEnv(t, tg, func(c *kirayedar.Config) { c.GlobalModels = append(c.GlobalModels, &LookalikePost{}) })
+			must(t, listed.db.WithContext(ctxFor(a)).Create(&LookalikePost{Title: "x"}).Error)
+			must(t, listed.db.Find(&[]LookalikePost{}).Error)
 			if err := listed.prov.Create(context.Background(), "archived"); !errors.Is(err, kirayedar.ErrInvalidTenantID) {
-				t.Errorf("tenant \"archived\", whose posts would be archived_posts: %v, want ErrInvalidTenantID", err)
+				t.Errorf("tenant \"archived\", whose posts would be archived__posts: %v, want ErrInvalidTenantID", err)
 			}
+		})
+	}
+}
+
+// A table named like "<word>_<tenant table>" is an ordinary global table:
+// the default separator has two underscores, and "deleted" is a tenant
+// like any other.
+func TestPrefixSingleUnderscoreTablesAreOrdinary(t *testing.T) {
+	for _, tg := range targets {
+		if tg.strategy != kirayedar.StrategyPrefix {
+			continue
+		}
+		t.Run(tg.String(), func(t *testing.T) {
+			e := newEnv(t, tg, func(c *kirayedar.Config) { c.GlobalModels = append(c.GlobalModels, &DeletedPost{}) })
+			must(t, e.admin().AutoMigrate(&DeletedPost{}))
+			a := e.newTenant(t)
+			must(t, e.db.WithContext(ctxFor(a)).Create(&DeletedPost{Title: "x"}).Error)
+			var n int64
+			must(t, e.db.Model(&DeletedPost{}).Count(&n).Error)
+			if n < 1 {
+				t.Errorf("the global deleted_posts holds %d rows after a tenant wrote one", n)
+			}
+			deleted := "deleted"
+			must(t, e.prov.Create(context.Background(), deleted))
+			t.Cleanup(func() { _ = e.prov.Drop(context.Background(), deleted) })
+			must(t, e.db.WithContext(ctxFor(deleted)).Create(&Post{Title: "mine"}).Error)
 		})
 	}
 }

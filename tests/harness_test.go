@@ -35,6 +35,9 @@ type target struct {
 	// via names a connection pooler the target's pool goes through:
 	// "pgbouncer" (transaction pooling) or "" for a direct connection.
 	via string
+	// prepared turns on GORM's prepared-statement cache
+	// (gorm.Config.PrepareStmt), as many applications do.
+	prepared bool
 }
 
 // schemaPerTenant reports whether each tenant has a schema or database of
@@ -52,10 +55,14 @@ func (tg target) onSession(c driver.Connector, global string) (driver.Connector,
 }
 
 func (tg target) String() string {
+	name := tg.engine
 	if tg.via != "" {
-		return tg.engine + "+" + tg.via + "/" + tg.strategy.String()
+		name += "+" + tg.via
 	}
-	return tg.engine + "/" + tg.strategy.String()
+	if tg.prepared {
+		name += "+prepared"
+	}
+	return name + "/" + tg.strategy.String()
 }
 
 var targets = []target{
@@ -68,7 +75,14 @@ var targets = []target{
 	{engine: "mysql", strategy: kirayedar.StrategySession},
 	{engine: "postgres", strategy: kirayedar.StrategySchema, via: "pgbouncer"},
 	{engine: "postgres", strategy: kirayedar.StrategyPrefix, via: "pgbouncer"},
+	{engine: "postgres", strategy: kirayedar.StrategySchema, prepared: true},
+	{engine: "mysql", strategy: kirayedar.StrategySchema, prepared: true},
+	{engine: "sqlite", strategy: kirayedar.StrategyPrefix, prepared: true},
 }
+
+// prefixSeparator joins tenant and table under StrategyPrefix: the
+// default of kirayedar.Config.PrefixSeparator, which the tests keep.
+const prefixSeparator = "__"
 
 const (
 	defaultPostgresDSN = "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable"
@@ -123,7 +137,7 @@ func databaseFor(t testing.TB, tg target) *database {
 	}
 	d, ok := databases[tg]
 	if !ok {
-		d = &database{tg: tg, name: "kt" + runID + strings.ReplaceAll(tg.strategy.String(), "default", "") + map[string]string{"pgbouncer": "pgb"}[tg.via]}
+		d = &database{tg: tg, name: "kt" + runID + strings.ReplaceAll(tg.strategy.String(), "default", "") + map[string]string{"pgbouncer": "pgb"}[tg.via] + map[bool]string{true: "ps"}[tg.prepared]}
 		d.err = d.setUp()
 		databases[tg] = d
 	}
@@ -332,12 +346,19 @@ func newEnvWith(t testing.TB, tg target, edit func(*kirayedar.Config), afterUse 
 	if tg.engine == "sqlite" {
 		sqlDB.SetMaxOpenConns(4)
 	}
+	if tg.prepared {
+		// GORM's prepared-statement cache can hang for good when more
+		// goroutines use the pool than it has connections
+		// (go-gorm/gorm#7465; README, "PrepareStmt"): keep the pool above
+		// the most goroutines a test runs at once, as the README advises.
+		sqlDB.SetMaxOpenConns(64)
+	}
 	t.Cleanup(func() { _ = sqlDB.Close() })
 	logLevel := logger.Silent
 	if os.Getenv("KIRAYEDAR_TEST_LOG") != "" {
 		logLevel = logger.Info
 	}
-	e.db, err = gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logLevel)})
+	e.db, err = gorm.Open(dialector, &gorm.Config{Logger: logger.Default.LogMode(logLevel), PrepareStmt: tg.prepared})
 	if err != nil {
 		t.Fatalf("%s: gorm.Open: %v", tg, err)
 	}
@@ -414,9 +435,9 @@ func (e *env) table(tenant, table string) string {
 	case tenant == "":
 		return eng.Qualify(e.global, table)
 	case e.tg.strategy == kirayedar.StrategyPrefix && e.tg.engine == "sqlite":
-		return eng.QuoteIdent(tenant + "_" + table)
+		return eng.QuoteIdent(tenant + prefixSeparator + table)
 	case e.tg.strategy == kirayedar.StrategyPrefix:
-		return eng.Qualify(e.global, tenant+"_"+table)
+		return eng.Qualify(e.global, tenant+prefixSeparator+table)
 	}
 	return eng.Qualify(tenant, table)
 }
@@ -468,7 +489,9 @@ func (e *env) admin() *gorm.DB {
 // or "" when fn was refused as required.
 func (e *env) refusal(fn func() error, want ...error) string {
 	var err error
+	prepares := e.sent.prepares.Load()
 	sent, begins := e.sentDuring(func() { err = fn() })
+	prepares = e.sent.prepares.Load() - prepares
 	matched := false
 	for _, w := range want {
 		matched = matched || errors.Is(err, w)
@@ -476,8 +499,8 @@ func (e *env) refusal(fn func() error, want ...error) string {
 	switch {
 	case !matched:
 		return fmt.Sprintf("got %v, want %v", err, want)
-	case sent+begins != 0:
-		return fmt.Sprintf("%d statements and %d begins reached the database", sent, begins)
+	case sent+begins+prepares != 0:
+		return fmt.Sprintf("%d statements, %d prepares and %d begins reached the database", sent, prepares, begins)
 	}
 	return ""
 }

@@ -17,7 +17,9 @@ var hostileIDs = []string{
 	"Acme",
 	"ACME",
 	"acme corp",
-	"acme-corp",
+	"-acme",
+	"acme-",
+	"café",
 	"acme.corp",
 	"acme.posts",
 	"acme;drop table posts",
@@ -55,11 +57,11 @@ var hostileIDs = []string{
 
 // targetHostileIDs adds what only this deployment refuses: its global schema
 // and, under the prefix strategy, IDs that would blur the prefix or push the
-// longest prefixed table name ("_billing_invoices") past the identifier limit.
+// longest prefixed table name ("__billing_invoices") past the identifier limit.
 func (e *env) targetHostileIDs() []string {
 	ids := append([]string{e.global}, hostileIDs...)
 	if e.tg.strategy == kirayedar.StrategyPrefix {
-		ids = append(ids, "acme_corp", "acme_", strings.Repeat("b", 50))
+		ids = append(ids, "acme"+prefixSeparator+"corp", "acme_", strings.Repeat("b", 50))
 	}
 	return ids
 }
@@ -136,7 +138,7 @@ func TestValidateTenantIDWithoutADatabase(t *testing.T) {
 			t.Errorf("ValidateTenantID(%q) = %v, want ErrInvalidTenantID", id, err)
 		}
 	}
-	for _, id := range []string{"acme", "a", "acme_corp", "tenant42", "0day", strings.Repeat("a", 63)} {
+	for _, id := range []string{"acme", "a", "acme_corp", "acme-corp", "a-b-c", "tenant42", "0day", strings.Repeat("a", 63)} {
 		if err := kirayedar.ValidateTenantID(id); err != nil {
 			t.Errorf("ValidateTenantID(%q) = %v, want nil", id, err)
 		}

@@ -458,7 +458,7 @@ func (g *generator) tableRef() *tableRef {
 		case w.schemaTenants:
 			ref.qual = tenant
 		default:
-			ref.name = tenant + "_" + ref.base
+			ref.name = tenant + prefixSeparator + ref.base
 			optional(w.global)
 		}
 	case classGlobalCopy:

@@ -317,7 +317,7 @@ func (o *oracleRun) owner(r relation) (tenant string, ok bool) {
 	if slices.Contains(w.tenantTables, r.table) {
 		return "", true
 	}
-	if i := strings.Index(r.table, "_"); i > 0 && slices.Contains(w.tenantTables, r.table[i+1:]) {
+	if i := strings.Index(r.table, prefixSeparator); i > 0 && slices.Contains(w.tenantTables, r.table[i+len(prefixSeparator):]) {
 		return r.table[:i], true
 	}
 	return "", false
@@ -421,7 +421,14 @@ func (o *oracleRun) evaluate(c candidate) (verdict, outcome) {
 		return v, outcomeUnsent
 	}
 	o.stats.valid++
-	out := o.send(c)
+	out, sent := o.send(c)
+	if out == outcomePassed {
+		if rv := o.judgeSent(c, v, sent); rv.invalid != nil {
+			v.forbidden = nil // the database refused the rewritten text
+		} else {
+			v = rv
+		}
+	}
 	switch out {
 	case outcomeRefused:
 		o.stats.refused++
@@ -470,8 +477,9 @@ func (o *oracleRun) resolve(mode *oracleMode, query string, write bool) verdict 
 var errRollback = errors.New("rolled back on purpose")
 
 // send sends c through the plugin under its mode's context: a read with
-// Rows, a write with Exec in a transaction that is rolled back.
-func (o *oracleRun) send(c candidate) outcome {
+// Rows, a write with Exec in a transaction that is rolled back. It returns
+// the text that reached the driver, which the plugin may have rewritten.
+func (o *oracleRun) send(c candidate) (outcome, string) {
 	ctx, cancel := context.WithTimeout(c.mode.ctx, 10*time.Second)
 	defer cancel()
 	db := o.e.db.WithContext(ctx)
@@ -496,11 +504,20 @@ func (o *oracleRun) send(c candidate) outcome {
 	})
 	switch {
 	case errors.Is(err, kirayedar.ErrUnroutable), errors.Is(err, kirayedar.ErrCrossTenant), errors.Is(err, kirayedar.ErrNoTenant):
-		return outcomeRefused
+		return outcomeRefused, ""
 	case sent > 0:
-		return outcomePassed
+		return outcomePassed, *o.e.sent.last.Load()
 	}
-	return outcomeUnsent
+	return outcomeUnsent, ""
+}
+
+// judgeSent replaces v's relations with those of the text the plugin sent,
+// when it rewrote c: that text, not c's, is what the database ran.
+func (o *oracleRun) judgeSent(c candidate, v verdict, sent string) verdict {
+	if sent == "" || sent == c.sql {
+		return v
+	}
+	return o.resolve(c.mode, sent, c.write)
 }
 
 // shrink makes a failing generated statement as small as it can, until
@@ -534,10 +551,14 @@ func (o *oracleRun) shrink(c candidate, v verdict, deadline time.Time) (candidat
 func (o *oracleRun) stillFails(c candidate) (verdict, bool) {
 	saved := o.stats
 	defer func() { o.stats = saved }()
-	if o.send(c) != outcomePassed {
+	out, sent := o.send(c)
+	if out != outcomePassed {
 		return verdict{}, false
 	}
 	v := o.resolve(c.mode, c.sql, c.write)
+	if v.invalid == nil && v.unreadable == nil {
+		v = o.judgeSent(c, v, sent)
+	}
 	return v, v.invalid == nil && v.unreadable == nil && len(v.forbidden) > 0
 }
 

@@ -281,7 +281,7 @@ func (e *env) tablesOf(t testing.TB, tenant string) []string {
 	for _, n := range names {
 		if e.tg.schemaPerTenant() {
 			tables = append(tables, n)
-		} else if rest, ok := strings.CutPrefix(n, tenant+"_"); ok {
+		} else if rest, ok := strings.CutPrefix(n, tenant+prefixSeparator); ok {
 			tables = append(tables, rest)
 		}
 	}
@@ -294,7 +294,7 @@ func (e *env) indexesOf(t testing.TB, tenant, table string) []string {
 	t.Helper()
 	schema, name := tenant, table
 	if e.tg.strategy == kirayedar.StrategyPrefix {
-		schema, name = e.global, tenant+"_"+table
+		schema, name = e.global, tenant+prefixSeparator+table
 	}
 	var query string
 	switch e.tg.engine {

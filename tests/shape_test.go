@@ -64,7 +64,7 @@ func (e *env) shape(t testing.TB, tenant string) []string {
 				}
 				lines = append(lines, line)
 				continue
-			case e.tg.strategy == kirayedar.StrategyPrefix && !strings.Contains(line, tenant+"_"):
+			case e.tg.strategy == kirayedar.StrategyPrefix && !strings.Contains(line, tenant+prefixSeparator):
 				continue // another tenant's, or a global table
 			}
 			if e.tg.engine == "sqlite" {

@@ -4,7 +4,7 @@
 //
 // With no flags it runs on an embedded SQLite file (pure Go, no server
 // needed) with the prefix strategy, so every tenant's tables live side by
-// side as "acme_posts", "globex_posts", ...:
+// side as "acme__posts", "globex__posts", ...:
 //
 //	go run ./examples/quickstart
 //
@@ -218,11 +218,18 @@ func run(driver, dsn string, verbose bool) error {
 	}
 	printPosts("WithTenant(\"globex\")", posts)
 
-	// Raw SQL is not rewritten: name tenant tables in it with Table, which
-	// writes the tenant's physical table ("acme"."posts" or "acme_posts").
+	// Hand-written SQL under a tenant names tables as the application always
+	// has: the plugin rewrites them to the tenant's tables as the text is
+	// sent ("acme"."posts", or "acme__posts" AS "posts").
+	var count int64
+	if err := db.WithContext(acme).Raw("SELECT count(*) FROM posts p JOIN comments c ON c.post_id = p.id").Scan(&count).Error; err != nil {
+		return fmt.Errorf("counting acme's comments with raw SQL: %w", err)
+	}
+	fmt.Printf("hand-written SQL under acme: SELECT count(*) FROM posts p JOIN comments c ... -> %d\n", count)
+
+	// Table names a tenant's table explicitly, for the tenant of a context.
 	raw := db.WithContext(acme).Raw("SELECT count(*) FROM ?", kirayedar.Table(acme, "posts"))
 	query := raw.Statement.SQL.String() // the SQL as built; GORM clears it once run
-	var count int64
 	if err := raw.Scan(&count).Error; err != nil {
 		return fmt.Errorf("counting acme's posts with raw SQL: %w", err)
 	}

@@ -179,7 +179,7 @@ func (pr *Provisioner) buildTenant(db *gorm.DB, tenant, fingerprint string) erro
 // does, keyed by the tenant's catalog as it is now.
 func (pr *Provisioner) upgradeTenant(db *gorm.DB, tenant string, job migration) error {
 	if job.force || !pr.replayable() {
-		return pr.autoMigrateOn(db.Statement.Context, tenant)(db.Statement.ConnPool)
+		return pr.autoMigrateOn(db.Statement.Context, tenant)(unprepared(db.Statement.ConnPool))
 	}
 	state, err := pr.catalogState(db, tenant)
 	if err != nil {
@@ -216,7 +216,7 @@ func (pr *Provisioner) catalogState(db *gorm.DB, tenant string) (string, error) 
 // under key. With fallback, a replay that fails gives way to migrate, whose
 // DDL is then not kept: the tenant was not what the key said.
 func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate func(context.Context, string) func(gorm.ConnPool) error, fallback bool) error {
-	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.cfg.Engine
+	ctx, pool, e := db.Statement.Context, unprepared(db.Statement.ConnPool), pr.cfg.Engine
 	replayable := pr.replayable()
 	keep := replayable
 	if replayable {
@@ -260,7 +260,7 @@ func (pr *Provisioner) replayOrRecord(db *gorm.DB, tenant, key string, migrate f
 // on search_path no statement resolves a table to the global schema, which
 // stays second for types and extensions installed there.
 func (pr *Provisioner) tryReplay(db *gorm.DB, d *tenantDDL) error {
-	ctx, pool, e := db.Statement.Context, db.Statement.ConnPool, pr.cfg.Engine
+	ctx, pool, e := db.Statement.Context, unprepared(db.Statement.ConnPool), pr.cfg.Engine
 	if e != dialect.Postgres {
 		return d.replay(ctx, pool, e)
 	}

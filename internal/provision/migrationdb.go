@@ -71,6 +71,7 @@ func (n prefixNamer) prefixed(table string) string {
 
 // migrationDB returns a *gorm.DB on pool that migrates tenant's tables.
 func (pr *Provisioner) migrationDB(pool gorm.ConnPool, tenant string) (*gorm.DB, error) {
+	pool = unprepared(pool)
 	app, models := pr.db, pr.cfg.Models
 	prefix := ""
 	if pr.cfg.Prefixed {
@@ -214,4 +215,22 @@ func (pr *Provisioner) createTablesOn(ctx context.Context, tenant string) func(g
 		}
 		return nil
 	}
+}
+
+// unprepared returns the connection or transaction under GORM's
+// prepared-statement cache (gorm.Config.PrepareStmt), or pool itself. DDL is
+// not worth preparing, a replay batch of several statements cannot be
+// prepared at all on PostgreSQL, and GORM's PostgreSQL migrator, which
+// believes the migration *gorm.DB unprepared, hands a prepared statement
+// an extra argument (pgx's QueryExecModeSimpleProtocol) in ColumnTypes.
+func unprepared(pool gorm.ConnPool) gorm.ConnPool {
+	switch p := pool.(type) {
+	case *gorm.PreparedStmtTX:
+		if tx, ok := p.Tx.(gorm.ConnPool); ok {
+			return tx
+		}
+	case *gorm.PreparedStmtDB:
+		return p.ConnPool
+	}
+	return pool
 }

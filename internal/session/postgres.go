@@ -40,7 +40,7 @@ const LockClass = 1263096409 // "KIRY"
 var lockClass = strconv.Itoa(LockClass)
 
 // writeLock writes a call of the advisory lock function fn for tenant's
-// lock. IDs are validated to [a-z0-9_]: the literal needs no escaping.
+// lock. IDs are validated to [a-z0-9_-]: the literal needs no escaping.
 func writeLock(b *strings.Builder, fn, tenant string) {
 	b.WriteString("pg_catalog.")
 	b.WriteString(fn)

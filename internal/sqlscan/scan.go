@@ -55,6 +55,10 @@ type Ref struct {
 	// Loose marks a name in a statement the reader does not follow (DDL,
 	// SET, CALL, ...): it may be a table, a column or anything else.
 	Loose bool
+	// Item marks a table of a FROM list or join, or an UPDATE or DELETE
+	// target, where an alias may follow; Aliased says one does. An INSERT
+	// target is not an item.
+	Item, Aliased bool
 }
 
 // Error says which part of the SQL the reader could not read.
@@ -762,7 +766,12 @@ func (s *Scanner) fromItem() {
 			s.fail("expected a table, not a query without parentheses")
 			return
 		}
+		n := len(s.refs)
 		s.tableItem()
+		if s.itemSuffix() && len(s.refs) == n+1 {
+			s.refs[n].Aliased = true
+		}
+		return
 	default:
 		s.fail("expected a table here")
 		return
@@ -785,6 +794,7 @@ func (s *Scanner) tableItem() {
 	if ref.Qualifier == "" && s.isCTE(first) {
 		return
 	}
+	ref.Item = true
 	s.refs = append(s.refs, ref)
 }
 
@@ -834,9 +844,9 @@ func (s *Scanner) dottedName() (Ref, bool) {
 
 // itemSuffix reads what may follow a FROM item: an alias with its column
 // names, PostgreSQL's * and TABLESAMPLE and WITH ORDINALITY, MySQL's
-// PARTITION and index hints, SQLite's INDEXED BY and NOT INDEXED.
-func (s *Scanner) itemSuffix() {
-	aliased := false
+// PARTITION and index hints, SQLite's INDEXED BY and NOT INDEXED. It
+// reports whether it read an alias.
+func (s *Scanner) itemSuffix() (aliased bool) {
 	for !s.failed() {
 		switch k := s.kw(); {
 		case s.at("*"):
@@ -848,7 +858,7 @@ func (s *Scanner) itemSuffix() {
 			s.advance()
 			if !s.isName(s.tok) {
 				s.fail("expected an alias after AS")
-				return
+				return aliased
 			}
 			s.alias()
 			aliased = true
@@ -866,7 +876,7 @@ func (s *Scanner) itemSuffix() {
 			s.advance()
 			if s.tok.kind != tokWord || !s.peek2().is("(") {
 				s.fail("expected a sampling method and its arguments")
-				return
+				return aliased
 			}
 			s.advance()
 			s.advance()
@@ -887,21 +897,22 @@ func (s *Scanner) itemSuffix() {
 			s.advance()
 			if s.tok.kind != tokWord || !strings.EqualFold(s.tok.text, "by") {
 				s.fail("expected INDEXED BY")
-				return
+				return aliased
 			}
 			s.advance()
 			if !s.isName(s.tok) {
 				s.fail("expected an index name after INDEXED BY")
-				return
+				return aliased
 			}
 			s.advance()
 		case k == kwNot && s.lx.engine == dialect.SQLite && keywordOf(s.peek2().text) == kwIndexed:
 			s.advance()
 			s.advance()
 		default:
-			return
+			return aliased
 		}
 	}
+	return aliased
 }
 
 func (s *Scanner) alias() {
@@ -1087,8 +1098,15 @@ func (s *Scanner) delete() {
 	s.advance()
 	noCTE := s.noCTE
 	s.noCTE = true // nor are the tables a DELETE names
+	first := len(s.refs)
 	s.fromList()
 	s.noCTE = noCTE
+	if s.lx.engine == dialect.MySQL && len(targets) == 0 {
+		// DELETE FROM t [, u] ...: MySQL takes no alias there.
+		for i := first; i < len(s.refs); i++ {
+			s.refs[i].Item = false
+		}
+	}
 	for _, t := range targets {
 		if t.Qualifier != "" || !s.isAlias(t.Name, mark) {
 			s.refs = append(s.refs, t)

@@ -234,3 +234,46 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// TestScanMarksItemsAndAliases: a table of a FROM list or join, and an
+// UPDATE or DELETE target, is an item, marked aliased when an alias follows
+// it; an INSERT target is not. The plugin aliases a renamed item to its
+// neutral name where it has none.
+func TestScanMarksItemsAndAliases(t *testing.T) {
+	mark := func(refs []Ref) []string {
+		out := make([]string, 0, len(refs))
+		for _, r := range refs {
+			n := r.Name
+			switch {
+			case r.Aliased:
+				n += " aliased"
+			case r.Item:
+				n += " item"
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	cases := []struct {
+		engine dialect.Engine
+		sql    string
+		want   []string
+	}{
+		{pg, "SELECT * FROM a, b x JOIN c AS y ON true LEFT JOIN d ON true", []string{"a item", "b aliased", "c aliased", "d item"}},
+		{my, "SELECT * FROM a USE INDEX (i) JOIN b PARTITION (p0) bb ON true", []string{"a item", "b aliased"}},
+		{pg, "UPDATE a SET x = 1 FROM b WHERE b.id = a.id", []string{"a item", "b item"}},
+		{pg, "DELETE FROM a USING b bb WHERE true", []string{"a item", "b aliased"}},
+		{my, "INSERT INTO a (x) SELECT x FROM b", []string{"a", "b item"}},
+		{pg, "SELECT * FROM generate_series(1, 2) g, a", []string{"a item"}},
+		{my, "DELETE FROM a WHERE id IN (SELECT id FROM b)", []string{"a", "b item"}},
+		{my, "DELETE a FROM a JOIN b ON true", []string{"a item", "b item", "a"}},
+		{lt, "DELETE FROM a WHERE true", []string{"a item"}},
+	}
+	var s Scanner
+	for _, tc := range cases {
+		refs, err := s.Scan(tc.sql, tc.engine, Statements)
+		if got := mark(refs); err != nil || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %q: %v, %v, want %v", tc.engine, tc.sql, got, err, tc.want)
+		}
+	}
+}
