@@ -224,7 +224,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			s := start(t, b.args(t)...)
 			const primary, admin = "example.test", "admin.example.test"
-			acme, globex := "acme"+runSuffix, "globex"+runSuffix
+			acme, globex := "acme-corp"+runSuffix, "globex"+runSuffix // a hyphenated slug is the subdomain
 			for _, tenant := range []string{acme, globex} {
 				b.signup(t, s, tenant)
 			}
@@ -273,6 +273,38 @@ func TestEndToEnd(t *testing.T) {
 					}
 				}
 			}
+			t.Run("over-long fields get a 4xx that names them", func(t *testing.T) {
+				host := acme + "." + primary
+				var p Project
+				if code := s.do(t, "POST", host, "/projects", map[string]string{"name": "bounds"}, &p); code != 201 {
+					t.Fatalf("creating a project: %d", code)
+				}
+				mib := strings.Repeat("x", 1<<20)
+				for _, tc := range []struct {
+					method, path string
+					body         any
+					field        string
+				}{
+					{"POST", "/projects", map[string]string{"name": mib}, "name"},
+					{"POST", "/projects", map[string]string{"name": strings.Repeat("é", 101)}, "name"},
+					{"PUT", fmt.Sprintf("/projects/%d", p.ID), map[string]string{"name": mib}, "name"},
+					{"POST", fmt.Sprintf("/projects/%d/tasks", p.ID), map[string]any{"title": mib}, "title"},
+					{"POST", fmt.Sprintf("/projects/%d/tasks", p.ID), map[string]any{"title": "t", "labels": []string{strings.Repeat("l", 51)}}, "labels"},
+				} {
+					var answer map[string]any
+					if code := s.do(t, tc.method, host, tc.path, tc.body, &answer); code != 422 || answer["field"] != tc.field {
+						t.Errorf("%s %s with an over-long %s: %d %v, want 422 naming it", tc.method, tc.path, tc.field, code, answer)
+					}
+				}
+				huge := map[string]string{"name": strings.Repeat("x", 5<<20)}
+				if code := s.do(t, "POST", host, "/projects", huge, nil); code != 413 {
+					t.Errorf("a 5 MiB body: %d, want 413", code)
+				}
+				if code := s.do(t, "POST", host, "/projects", map[string]string{"name": strings.Repeat("é", 100)}, nil); code != 201 {
+					t.Errorf("a name of exactly 100 characters: %d, want 201", code)
+				}
+			})
+
 			var plans list[Plan]
 			if code := s.do(t, "GET", admin, "/plans", nil, &plans); code != 200 || len(plans.Items) != 2 {
 				t.Errorf("the admin host read plans: %d, %+v", code, plans)
@@ -287,7 +319,7 @@ func TestEndToEnd(t *testing.T) {
 			}{
 				{"initech." + primary, "/projects", 404},
 				{"elsewhere.org", "/projects", 404},
-				{"bad-id." + primary, "/projects", 400},
+				{"pg_x." + primary, "/projects", 400},
 				{"www." + primary, "/projects", 404},
 				{admin, "/projects", 404},                     // no tenant routes on the admin host
 				{acme + "." + primary, "/admin/tenants", 404}, // no admin routes on a tenant's host

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,13 @@ import (
 	"github.com/kirayedar/kirayedar/resolver"
 )
 
+// What a handler answers for a body it cannot use.
+const (
+	signupUsage  = `send {"tenant": "<id>"}`
+	projectUsage = `send {"name": "..."}`
+	taskUsage    = `send {"title": "...", "labels": ["..."]}`
+)
+
 // router wires the routes: sign-up on the primary and admin hosts, the
 // tenant's CRUD on tenant hosts, the operator's views on the admin host.
 func (a *app) router() http.Handler {
@@ -24,7 +32,7 @@ func (a *app) router() http.Handler {
 	if a.noResolver {
 		tenancy = a.unchecked
 	}
-	r.Use(gin.Recovery(), a.requestLog, tenancy)
+	r.Use(gin.Recovery(), a.requestLog, boundBody, tenancy)
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"ok": true}) })
 
 	public := r.Group("/", only(resolver.KindPrimary, resolver.KindAdmin))
@@ -79,8 +87,7 @@ func (a *app) signup(c *gin.Context) {
 	var in struct {
 		Tenant string `json:"tenant"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Tenant == "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": `send {"tenant": "<id>"}`})
+	if !bindJSON(c, &in, signupUsage) || !required(c, in.Tenant != "", signupUsage) {
 		return
 	}
 	err := a.prov.Create(c.Request.Context(), in.Tenant)
@@ -164,8 +171,7 @@ func (a *app) createProject(c *gin.Context) {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Name == "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": `send {"name": "..."}`})
+	if !bindJSON(c, &in, projectUsage) || !required(c, in.Name != "", projectUsage) || !withinLimit(c, "name", in.Name, projectNameLimit) {
 		return
 	}
 	p := Project{Name: in.Name}
@@ -211,8 +217,7 @@ func (a *app) updateProject(c *gin.Context) {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Name == "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": `send {"name": "..."}`})
+	if !bindJSON(c, &in, projectUsage) || !required(c, in.Name != "", projectUsage) || !withinLimit(c, "name", in.Name, projectNameLimit) {
 		return
 	}
 	if err := a.dbFor(c).Model(p).Update("name", in.Name).Error; err != nil {
@@ -258,9 +263,18 @@ func (a *app) createTask(c *gin.Context) {
 		Title  string   `json:"title"`
 		Labels []string `json:"labels"`
 	}
-	if err := c.ShouldBindJSON(&in); err != nil || in.Title == "" {
-		c.JSON(http.StatusBadRequest, gin.H{"error": "bad_request", "message": `send {"title": "...", "labels": ["..."]}`})
+	if !bindJSON(c, &in, taskUsage) || !required(c, in.Title != "", taskUsage) || !withinLimit(c, "title", in.Title, taskTitleLimit) {
 		return
+	}
+	if len(in.Labels) > labelsPerTask {
+		c.JSON(http.StatusUnprocessableEntity, gin.H{"error": "too_many", "field": "labels",
+			"message": fmt.Sprintf("labels has %d entries; the limit is %d", len(in.Labels), labelsPerTask)})
+		return
+	}
+	for _, name := range in.Labels {
+		if !withinLimit(c, "labels", name, labelNameLimit) {
+			return
+		}
 	}
 	task := Task{ProjectID: p.ID, Title: in.Title}
 	err := a.dbFor(c).Transaction(func(tx *gorm.DB) error {
